@@ -157,15 +157,15 @@ def _parse_slashed(text:pd.Series, dayfirst:bool) -> pd.Series:
     iso = parts[2] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[3].fillna("")
     return _parse_year_first(iso)
 
-def _parse_numeric_dates(numbers:pd.Series) -> pd.Series:
-    "Read numbers as Excel serial days, Unix seconds or Unix milliseconds, by their magnitude."
+def _parse_numeric_dates(numbers:pd.Series, timezone:str) -> pd.Series:
+    "Read numbers as Excel serial days (local time), Unix seconds or Unix milliseconds (UTC instants), by magnitude."
     out = pd.Series(pd.NaT, index=numbers.index, dtype="datetime64[ns]")
     excel = numbers.between(1, 2_958_465) # Excel's day numbers run to 9999-12-31
     out[excel] = EXCEL_ORIGIN + pd.to_timedelta(numbers[excel].round(6), unit="D")
-    unix_s = numbers.between(1e8, 4e9)
-    out[unix_s] = pd.to_datetime(numbers[unix_s], unit="s")
-    unix_ms = numbers.between(1e11, 4e12)
-    out[unix_ms] = pd.to_datetime(numbers[unix_ms], unit="ms")
+    for unit, low, high in (("s", 1e8, 4e9), ("ms", 1e11, 4e12)):
+        unix = numbers.between(low, high)
+        # Unix time counts from a UTC instant: return the local wall time, which parse_dates localises again.
+        out[unix] = pd.to_datetime(numbers[unix], unit=unit, utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
     return out.dt.round("s")
 
 # %% ../nbs/01_parse.ipynb #c023
@@ -181,16 +181,18 @@ def parse_dates(
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = pd.Series(values)
     elif pd.api.types.is_numeric_dtype(values):
-        stamps = _parse_numeric_dates(values.astype("float64"))
+        stamps = _parse_numeric_dates(values.astype("float64"), timezone)
     else:
-        stamps = _parse_text_dates(values.astype("string"), date_format, dayfirst, source)
+        stamps = _parse_text_dates(values.astype("string"), date_format, dayfirst, source, timezone)
     stamps = pd.Series(stamps, index=index)
-    if stamps.dt.tz is None: stamps = stamps.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+    # A wall time repeated when clocks go back is read as standard time, one skipped when they go forward is moved on.
+    ambiguous = np.zeros(len(stamps), dtype=bool)
+    if stamps.dt.tz is None: stamps = stamps.dt.tz_localize(timezone, ambiguous=ambiguous, nonexistent="shift_forward")
     else: stamps = stamps.dt.tz_convert(timezone)
     return stamps, _date_reasons(values, stamps)
 
 # %% ../nbs/01_parse.ipynb #c024
-def _parse_text_dates(text:pd.Series, date_format:str|None, dayfirst:bool|None, source:str) -> pd.Series:
+def _parse_text_dates(text:pd.Series, date_format:str|None, dayfirst:bool|None, source:str, timezone:str) -> pd.Series:
     "Parse a text column that may mix the formats `parse_dates` accepts."
     text = text.str.strip()
     if date_format:
@@ -202,7 +204,7 @@ def _parse_text_dates(text:pd.Series, date_format:str|None, dayfirst:bool|None, 
         stamps[slashed] = _parse_slashed(text[slashed], _slashed_order(text[slashed], None, dayfirst, source))
     numeric = stamps.isna() & text.str.fullmatch(r"\d+(\.\d+)?", na=False)
     if numeric.any():
-        stamps[numeric] = _parse_numeric_dates(pd.to_numeric(text[numeric]))
+        stamps[numeric] = _parse_numeric_dates(pd.to_numeric(text[numeric]), timezone)
     return stamps
 
 def _date_reasons(values:pd.Series, stamps:pd.Series) -> pd.Series:
