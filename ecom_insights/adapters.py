@@ -36,13 +36,8 @@ def online_retail(path:Path) -> Adapter:
     files = path / "*.csv" if path.is_dir() else path
     columns = {"InvoiceNo": "order_id", "StockCode": "item_id", "Description": "item_name", "Quantity": "quantity",
                "InvoiceDate": "ordered_at", "UnitPrice": "unit_price", "CustomerID": "user_id", "Country": "region"}
-    def fix(frames):
-        sales = frames["sales"]
-        sales["status"] = sales["order_id"].str.upper().str.startswith("C").map({True: "return", False: "completed"})
-        sales["store_id"] = "online"
-        return frames
-    return Adapter({"sales": {"path": str(files), "columns": columns}}, timezone="Europe/London", currency="GBP",
-                   store=("online", "Online Retail"), fix=fix)
+    spec = {"path": str(files), "columns": columns, "return_id_prefix": "C", "constants": {"store_id": "online"}}
+    return Adapter({"sales": spec}, timezone="Europe/London", currency="GBP", store=("online", "Online Retail"))
 
 # %% ../nbs/03a_adapters.ipynb #c008
 def olist(path:Path) -> Adapter:

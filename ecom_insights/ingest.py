@@ -88,6 +88,9 @@ def read_table(
         frame = frame.loc[:, ~frame.columns.duplicated()]
         frame.insert(0, "_source", path.name)
         frame.insert(1, "_row", np.arange(1, len(frame) + 1))
+        for column, value in (spec.get("constants") or {}).items(): frame[column] = value
+        if table == "sales" and "order_id" not in frame: # a sales summary without order ids: each row is one order
+            frame["order_id"] = path.stem + ":" + frame["_row"].astype(str)
         frames.append(frame)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     _check_required(table, frame, spec)
@@ -97,7 +100,7 @@ def read_table(
 REQUIRED = {
     "orders": ("order_id", "ordered_at"),
     "order_lines": ("order_id",),
-    "sales": ("order_id", "ordered_at"),
+    "sales": ("ordered_at",),
     "items": ("item_id",),
     "users": ("user_id",),
     "stores": ("store_id",),
@@ -223,12 +226,16 @@ def split_sales(frame:pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def clean_orders(
     orders:pd.DataFrame, # typed orders, with ledger columns when read from their own file
     ledger:Ledger|None, # where to record outcomes; None when the orders came from a sales export
-    status_map:dict|None=None, # raw status -> canonical status
+    spec:dict, # the table spec: status_map, return_id_prefix
     currency:str="CNY", # currency of amounts without one
 ) -> pd.DataFrame:
     "Canonical statuses, guests and unknown regions noted, duplicate order ids removed."
     orders = orders.copy()
-    orders["status"] = canonical_status(orders["status"] if "status" in orders else pd.Series(pd.NA, index=orders.index), status_map)
+    raw_status = orders["status"] if "status" in orders else pd.Series(pd.NA, index=orders.index)
+    orders["status"] = canonical_status(raw_status, spec.get("status_map"))
+    if spec.get("return_id_prefix"):
+        is_return = orders["order_id"].str.upper().str.startswith(spec["return_id_prefix"].upper(), na=False)
+        orders["status"] = orders["status"].mask(is_return, "return")
     for col in ("user_id", "store_id", "region"):
         if col not in orders: orders[col] = pd.Series(pd.NA, index=orders.index, dtype="string")
     if "currency" not in orders: orders["currency"] = currency
@@ -269,12 +276,13 @@ def clean_lines(
     raw_cols = [c for c in lines.columns if not c.startswith("_")]
     Ledger.mark(lines, lines.duplicated(raw_cols, keep="first"), "removed", "exact duplicate row")
     if "item_id" not in lines: lines["item_id"] = lines.get("item_name", pd.Series(pd.NA, index=lines.index))
+    if "quantity" not in lines: lines["quantity"] = 1.0 # an order-level export: one line per order
     Ledger.mark(lines, is_non_product(lines["item_id"], non_product_codes), "removed",
                 "non-product line (postage, fee or adjustment)", "item_id", lines["item_id"])
     if "unit_price" in lines:
         Ledger.mark(lines, lines["unit_price"].eq(0), "removed", "zero-price line (stock adjustment)", "unit_price", lines["unit_price"])
         Ledger.mark(lines, lines["unit_price"] < 0, "removed", "negative price (accounting adjustment)", "unit_price", lines["unit_price"])
-    if "amount" not in lines or lines["amount"].isna().any():
+    if "unit_price" in lines and ("amount" not in lines or lines["amount"].isna().any()):
         computed = lines["quantity"] * lines["unit_price"]
         lines["amount"] = lines["amount"].fillna(computed) if "amount" in lines else computed
     Ledger.mark(lines, ~lines["order_id"].isin(orders["order_id"]), "removed", "line without an order", "order_id", lines["order_id"])
@@ -340,9 +348,9 @@ def clean_tables(
     sales = frames.get("sales")
     if sales is not None:
         order_part, line_part = split_sales(sales)
-        orders = clean_orders(order_part, None, specs["sales"].get("status_map"), currency)
+        orders = clean_orders(order_part, None, specs["sales"], currency)
     else:
-        orders = clean_orders(frames["orders"], ledger, specs["orders"].get("status_map"), currency) if "orders" in frames else empty_table("orders")
+        orders = clean_orders(frames["orders"], ledger, specs["orders"], currency) if "orders" in frames else empty_table("orders")
         line_part = frames.get("order_lines")
     lines = (clean_lines(line_part, orders, ledger, non_product_codes, "sales" if sales is not None else "order_lines")
              if line_part is not None else empty_table("order_lines"))

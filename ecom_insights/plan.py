@@ -180,6 +180,8 @@ def _table_spec(table:str) -> Fields:
         "timezone": str,
         "status_map": MapOf(Choice("completed", "cancelled", "return")),
         "action_map": MapOf(str),
+        "constants": MapOf(str), # canonical column -> one value for every row, for a column the file lacks
+        "return_id_prefix": str, # order ids starting with it are return or cancellation documents
     }, required=("path",))
 
 _SCOPE = OneOf(Choice("all"), ListOf(str), Fields({"top": int}, required=("top",)))
@@ -227,6 +229,7 @@ class Plan:
     as_of: str|None = None
     reports: dict = field(default_factory=dict)
     report_parameters: dict = field(default_factory=dict)
+    report_parameters_text: dict = field(default_factory=dict) # the same values as written, to catch retyped ones
     top_n: int = 10
     output: str = ""
     workers: int = 2
@@ -274,7 +277,8 @@ def parse_plan(text:str, source:str="plan", path:Path|None=None) -> Plan:
     if errors:
         raise PlanError(f"{source} is not a valid plan:\n" + "\n".join(f"  - {e}" for e in errors))
     name = checked.get("name") or (path.stem if path else "plan")
-    return Plan(**{**checked, "name": name, "path": path})
+    written = (raw or {}).get("report_parameters") or {}
+    return Plan(**{**checked, "name": name, "path": path, "report_parameters_text": written})
 
 def read_plan(path:str|Path) -> Plan:
     "Read and validate the run plan at `path`."
