@@ -54,8 +54,6 @@ def use_jax_backend() -> str:
     "Select the JAX backend for Keras unless `KERAS_BACKEND` is already set; return the backend name."
     return os.environ.setdefault("KERAS_BACKEND", "jax")
 
-use_jax_backend()
-
 # %% ../nbs/00_core.ipynb #c014
 PACKAGE_DIR = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd().parent / "ecom_insights"
 PROJECT_DIR = PACKAGE_DIR.parent # the checkout: holds nbs/, params/ and outputs/

@@ -251,7 +251,7 @@ def clean_orders(
     return ledger.close("orders", orders)
 
 # %% ../nbs/03_ingest.ipynb #c021
-NON_PRODUCT_CODES = ("POST", "DOT", "C2", "M", "S", "D", "B", "CRUK", "AMAZONFEE", "BANK CHARGES", "PADS", "gift_*",
+NON_PRODUCT_CODES = ("POST", "DOT", "C2", "M", "S", "D", "B", "CRUK", "AMAZONFEE", "BANK CHARGES", "gift_*",
                      "运费", "邮费", "运费补差", "手续费", "调整")
 
 def is_non_product(item_ids:pd.Series, codes=NON_PRODUCT_CODES) -> pd.Series:
