@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 from pathlib import Path
 
 import matplotlib
@@ -55,5 +56,8 @@ def use_theme():
         "axes.spines.top": False, "axes.spines.right": False,
         "axes.grid": True, "grid.alpha": 0.3, "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
         "figure.figsize": (9, 3.6), "figure.dpi": 100, "savefig.bbox": "tight",
-        "axes.titlesize": 13, "axes.titleweight": "bold", "axes.labelsize": 10,
+        "axes.titlesize": 13, "axes.titleweight": "normal", "axes.labelsize": 10,
     })
+    # Debian packs Noto Sans CJK as font collections whose bold face matplotlib cannot always pick; its fallback
+    # to the regular face is logged as a warning that would otherwise print into every report.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)

@@ -21,6 +21,7 @@ import jinja2
 import nbformat
 import yaml
 from nbconvert import HTMLExporter
+from traitlets.config import Config
 
 from . import i18n
 from .core import EcomInsightsError, get_logger
@@ -28,9 +29,9 @@ from .core import EcomInsightsError, get_logger
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SITE_LABELS', 'RUNS_COLUMNS', 'PUBLISHED_STATUSES', 'INDEX_CSS', 'PAGE_CSS', 'RENDERERS', 'PublishError',
-           'site_label', 'read_run', 'index_body', 'index_html', 'report_html', 'external_resources', 'markdown_text',
-           'quarto_config', 'write_quarto_project', 'publish_site']
+__all__ = ['log', 'SITE_LABELS', 'RUNS_COLUMNS', 'PUBLISHED_STATUSES', 'INDEX_CSS', 'PAGE_CSS', 'REMOVE_CELL_TAG', 'RENDERERS',
+           'PublishError', 'site_label', 'read_run', 'index_body', 'index_html', 'report_html', 'external_resources',
+           'markdown_text', 'quarto_config', 'write_quarto_project', 'publish_site']
 
 # %% ../nbs/11_publish.ipynb #c004
 class PublishError(EcomInsightsError):
@@ -252,9 +253,14 @@ _REPORT_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- endblock body_header -%}
 """
 
+REMOVE_CELL_TAG = "remove-cell" # cells with this tag (a report notebook's own description) stay out of the page, as in Quarto
+
 def _report_exporter(lang:str) -> HTMLExporter:
     "Build an nbconvert HTML exporter that hides code and loads nothing from the network."
-    return HTMLExporter(template_name="lab", template_file="ecom_report.html.j2",
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = {REMOVE_CELL_TAG}
+    return HTMLExporter(config=config, template_name="lab", template_file="ecom_report.html.j2",
                         extra_loaders=[jinja2.DictLoader({"ecom_report.html.j2": _REPORT_TEMPLATE})],
                         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                         language_code=str(lang).split("-")[0].lower()) # nbconvert takes an ISO 639-1 code only

@@ -22,7 +22,7 @@ from .metrics import Scope
 # %% auto #0
 __all__ = ['CHANGED_KPIS', 'TILES', 'MONEY_KPIS', 'TILE_CSS', 'Report', 'metrics_record', 'save_metrics', 'title_html',
            'format_kpi', 'kpi_tiles_html', 'narrative', 'narrative_html', 'table_html', 'notice_html', 'no_data_text',
-           'top_html', 'ledger_html', 'daily_chart', 'section']
+           'top_html', 'ledger_html', 'daily_chart', 'figure_png', 'section']
 
 # %% ../nbs/09_report.ipynb #c004
 @dataclass
@@ -124,7 +124,7 @@ TILE_CSS = """.kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 16px}
 .kpi-change,.kpi-previous{font-size:12px;color:#5a6b7d}.kpi-change.up{color:#2e7d4f}.kpi-change.down{color:#b03a2e}
 table.report-table{border-collapse:collapse;margin:6px 0 14px;font-size:13px}
 table.report-table th,table.report-table td{border-bottom:1px solid #e3e8ee;padding:4px 10px;text-align:right}
-table.report-table th:first-child,table.report-table td:first-child{text-align:left}
+table.report-table th.text,table.report-table td.text{text-align:left}
 .notice{padding:10px 14px;background:#fff7e6;border-left:4px solid #e0a030;margin:8px 0}"""
 
 # %% ../nbs/09_report.ipynb #c011
@@ -160,10 +160,12 @@ def narrative_html(report:Report) -> str:
     return "".join(f"<p>{html.escape(sentence)}</p>" for sentence in narrative(report))
 
 # %% ../nbs/09_report.ipynb #c014
-def table_html(frame:pd.DataFrame, headers:list[str]) -> str:
-    "An HTML table of already formatted values; every cell is escaped."
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False))
+def table_html(frame:pd.DataFrame, headers:list[str], text_columns:int=1) -> str:
+    "An HTML table of already formatted values, the first `text_columns` left-aligned; every cell is escaped."
+    cls = lambda i: ' class="text"' if i < text_columns else ""
+    head = "".join(f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{html.escape(str(v))}</td>" for i, v in enumerate(row)) + "</tr>"
+                   for row in frame.itertuples(index=False))
     return f'<table class="report-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 def notice_html(text:str) -> str:
@@ -178,6 +180,9 @@ def top_html(report:Report, by:str) -> str:
     if not report.has_orders: return notice_html(no_data_text(report))
     top = m.top_movers(report.con, by, report.scope, report.start, report.end, report.top_n)
     lang = report.lang
+    if by == "category" and top["key"].astype(str).eq("").all():
+        return notice_html("数据中没有商品品类，请参阅热销商品。" if lang == "zh-CN" else
+                           "The data has no product categories: see the top products.")
     names = top["key"].where(top["key"].astype(str).ne(""), label("unknown", lang))
     if by == "item": names = [f"{n} · {k}" if isinstance(n, str) and n != k else k for n, k in zip(top["item_name"], top["key"])]
     if by == "store": names = [m.scope_name(report.con, Scope("store", k)) for k in top["key"]]
@@ -197,7 +202,9 @@ def ledger_html(report:Report) -> str:
     shown = pd.DataFrame({"table": rows["table"], "outcome": [label(o, lang) if o in ("removed", "kept") else o for o in rows["outcome"]],
                           "reason": rows["reason"], "rows": [format_number(v, lang) for v in rows["rows"]],
                           "amount": [format_money(v, report.currency, lang) for v in rows["amount"]]})
-    return table_html(shown, [label(c, lang) for c in ("table", "outcome", "reason", "rows", "amount")])
+    caption = ("以下为本范围全部数据中被剔除或标注的行，按原因汇总。" if lang == "zh-CN" else
+               "Rows of this scope, over all of its data, that were removed or kept with a note, by reason.")
+    return f"<p>{caption}</p>" + table_html(shown, [label(c, lang) for c in ("table", "outcome", "reason", "rows", "amount")], text_columns=3)
 
 # %% ../nbs/09_report.ipynb #c017
 def daily_chart(report:Report):
@@ -214,11 +221,22 @@ def daily_chart(report:Report):
                 label="7日均值" if report.lang == "zh-CN" else "7-day mean")
     ax.set_title(f"{label('daily_revenue', report.lang)} · {report.name}")
     ax.set_ylabel(f"{label('revenue', report.lang)} ({report.currency})")
+    ax.yaxis.set_major_formatter(lambda value, _: format_number(value, report.lang))
     ax.legend(frameon=False)
     fig.autofmt_xdate()
     return fig
 
-# %% ../nbs/09_report.ipynb #c019
+# %% ../nbs/09_report.ipynb #c018
+def figure_png(fig) -> bytes:
+    "A matplotlib figure as PNG bytes, closing the figure (a report kernel has no inline backend)."
+    import io
+    import matplotlib.pyplot as plt
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+# %% ../nbs/09_report.ipynb #c020
 def section(report:Report, key:str) -> str:
     "An h2 heading for section `key` in the report's language."
     return f"<h2>{html.escape(label(key, report.lang))}</h2>"
