@@ -40,6 +40,7 @@ def _summary(console, result):
 def cmd_run(args) -> int:
     "Run a plan with a progress bar and print the summary."
     from rich.console import Console
+
     from ecom_insights.plan import read_plan
     from ecom_insights.runner import run_plan
     console = Console(stderr=False)
@@ -80,6 +81,7 @@ def cmd_demo(args) -> int:
 def cmd_report(args) -> int:
     "Execute one report notebook with a checked parameters file."
     import papermill as pm
+
     from ecom_insights.plan import read_report_parameters
     from ecom_insights.runner import ensure_kernel
     notebook = Path(args.notebook) if args.notebook else builtin_report(args.kind)

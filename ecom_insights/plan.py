@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .core import PROJECT_DIR, PlanError, builtin_report
+from .core import PlanError, builtin_report
 
 # %% auto #0
 __all__ = ['CANONICAL_COLUMNS', 'ADAPTERS', 'PLAN_SPEC', 'Date', 'Choice', 'Fields', 'ListOf', 'MapOf', 'OneOf', 'check_value',
@@ -86,10 +86,14 @@ def _check_scalar(spec, value, raw, path:str, errors:list):
     if spec is Date:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime): return value.isoformat()
         try: return dt.date.fromisoformat(str(value)).isoformat()
-        except ValueError: errors.append(f"{path} must be a date written YYYY-MM-DD, not {raw!r}"); return None
+        except ValueError:
+            errors.append(f"{path} must be a date written YYYY-MM-DD, not {raw!r}")
+            return None
     if spec is str:
         if isinstance(value, str): return value
-        if isinstance(raw, str) and not isinstance(value, (dict, list)): errors.append(_retyped_hint(path, raw, value)); return None
+        if isinstance(raw, str) and not isinstance(value, (dict, list)):
+            errors.append(_retyped_hint(path, raw, value))
+            return None
     if spec is float and isinstance(value, (int, float)) and not isinstance(value, bool): return float(value)
     if isinstance(spec, type) and type(value) is spec: return value
     if isinstance(spec, Choice):
@@ -97,7 +101,8 @@ def _check_scalar(spec, value, raw, path:str, errors:list):
         if isinstance(raw, str) and raw in spec.values: return raw
         close = difflib.get_close_matches(str(raw), [str(v) for v in spec.values], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        errors.append(f"{path} must be {_describe(spec)}, not {raw!r}{hint}"); return None
+        errors.append(f"{path} must be {_describe(spec)}, not {raw!r}{hint}")
+        return None
     errors.append(f"{path} must be {_describe(spec)}, not {raw!r}")
     return None
 
@@ -119,10 +124,14 @@ def check_value(spec, value, raw, path:str, errors:list):
         return None
     if isinstance(spec, Fields): return _check_fields(spec, value, raw, path, errors)
     if isinstance(spec, ListOf):
-        if not isinstance(value, list): errors.append(f"{path} must be a list, not {raw!r}"); return None
+        if not isinstance(value, list):
+            errors.append(f"{path} must be a list, not {raw!r}")
+            return None
         return [check_value(spec.item, v, r, f"{path}[{i}]", errors) for i, (v, r) in enumerate(zip(value, raw))]
     if isinstance(spec, MapOf):
-        if not isinstance(value, dict): errors.append(f"{path} must be a mapping, not {raw!r}"); return None
+        if not isinstance(value, dict):
+            errors.append(f"{path} must be a mapping, not {raw!r}")
+            return None
         raw_keys = list(raw)
         return {rk: check_value(spec.value, v, raw[rk], f"{path}.{rk}", errors)
                 for rk, v in zip(raw_keys, value.values())}
@@ -132,9 +141,11 @@ def check_value(spec, value, raw, path:str, errors:list):
 def _check_fields(spec:Fields, value, raw, path:str, errors:list) -> dict|None:
     "Check a mapping of named fields: unknown keys, missing required keys, and each value."
     if value is None: value, raw = {}, {}
-    if not isinstance(value, dict): errors.append(f"{path or 'the plan'} must be a mapping, not {raw!r}"); return None
+    if not isinstance(value, dict):
+        errors.append(f"{path or 'the plan'} must be a mapping, not {raw!r}")
+        return None
     out = {}
-    for (typed_key, item), raw_key in zip(value.items(), raw):
+    for item, raw_key in zip(value.values(), raw):
         where = f"{path}.{raw_key}" if path else raw_key
         if raw_key not in spec.fields:
             close = difflib.get_close_matches(raw_key, list(spec.fields), n=1, cutoff=0.6)

@@ -211,6 +211,7 @@ def daily_chart(report:Report):
     "A chart of daily net revenue with its 7-day mean, or None when the period has no orders."
     if not report.has_orders: return None
     import matplotlib.pyplot as plt
+
     from ecom_insights.charts import use_theme
     use_theme()
     series = m.daily(report.con, report.scope, report.start, report.end)
@@ -230,6 +231,7 @@ def daily_chart(report:Report):
 def figure_png(fig) -> bytes:
     "A matplotlib figure as PNG bytes, closing the figure (a report kernel has no inline backend)."
     import io
+
     import matplotlib.pyplot as plt
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

@@ -22,8 +22,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from . import charts, i18n, metrics, report
-from .core import PROJECT_DIR, PlanError, get_logger
-from .metrics import Scope, resolve_periods, resolve_scopes, scope_name
+from .core import get_logger
+from .metrics import resolve_periods, resolve_scopes, scope_name
 from .plan import Plan, check_report_parameters
 from .warehouse import build_warehouse, connect
 

@@ -128,10 +128,12 @@ def write_tables(path:Path, tables:Tables, meta:dict):
         for name in SCHEMA: write_table(con, name, getattr(tables, name))
         for name, frame in tables.extra.items():
             con.register("_frame", frame.drop(columns=[c for c in frame if c.startswith("_")]))
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _frame"); con.unregister("_frame")
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _frame")
+            con.unregister("_frame")
         for name, frame in (("ledger", tables.ledger.summary()), ("ledger_rows", tables.ledger.rows())):
             con.register("_frame", frame.astype({c: "string" for c in ("value", "column") if c in frame}))
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _frame"); con.unregister("_frame")
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _frame")
+            con.unregister("_frame")
         con.execute(SALES_VIEW)
         con.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
         con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])

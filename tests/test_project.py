@@ -5,11 +5,10 @@ import json
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
-
 from conftest import PROJECT
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
-
 from conftest import PROJECT
+
 from ecom_insights.cli import main
 from ecom_insights.runner import RUNS_COLUMNS
 
@@ -92,7 +92,7 @@ def test_output_option_replaces_plan_output(tmp_path):
 def failing_notebook(path, failing_store: str, how: str):
     """A copy of the built-in store report whose first cell fails (or sleeps) for one store."""
     nb = nbformat.read(PROJECT / "nbs" / "reports" / "store_report.ipynb", as_version=4)
-    code = f"raise RuntimeError('broken on purpose')" if how == "raise" else "import time; time.sleep(60)"
+    code = "raise RuntimeError('broken on purpose')" if how == "raise" else "import time; time.sleep(60)"
     nb.cells.insert(2, nbformat.v4.new_code_cell(f"if store_id == {failing_store!r}:\n    {code}"))
     nbformat.write(nb, path)
     return str(path)
