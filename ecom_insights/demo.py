@@ -146,7 +146,7 @@ CATEGORIES = pd.DataFrame([
 ], columns=["category", "share", "median_price", "price_sd", "brands", "products"])
 
 ITEMS_AT_SCALE_1 = 600 # SKUs grow with the square root of the scale
-MIN_ITEMS, MAX_ITEMS = 60, 20_000
+MIN_ITEMS, MAX_ITEMS = 60, 20_000 # the event sort key has 15 bits for the SKU
 POPULARITY_OFFSET, POPULARITY_EXPONENT = 8, 1.2 # rank r sells in proportion to 1 / (r + offset) ** exponent
 MODEL_LETTERS = np.array(list("ABCDEFGHJKLMNPRSTX"))
 
@@ -528,6 +528,22 @@ def _browsing_events(rng:np.random.Generator, day:np.ndarray, users:pd.DataFrame
     return pd.concat(parts, ignore_index=True)
 
 # %% ../nbs/04_demo.ipynb #c052
+def _time_ordered(events:pd.DataFrame) -> pd.DataFrame:
+    "Sort events by time, then member, SKU and action, and drop exact repeats of a view, cart or fav."
+    if events.empty: return events
+    time = events.time.to_numpy()
+    if time.max() - time.min() >= 1 << 20:
+        raise RuntimeError(f"events span {time.max() - time.min()} s, too long for a 20-bit time offset. Fix: lower WINDOW_DAYS")
+
+    # one int64 key: seconds since the first event (20 bits), user (23), SKU (15), action (2) and store (3)
+    key = ((time - time.min()) << 43 | events.user.to_numpy().astype(np.int64) << 20
+           | events.item.to_numpy().astype(np.int64) << 5 | events.action.to_numpy().astype(np.int64) << 3
+           | events.store.to_numpy().astype(np.int64))
+    order = np.argsort(key)
+    repeat = np.concatenate([[False], key[order][1:] == key[order][:-1]])
+    return events.iloc[order[~repeat | (events.action.to_numpy()[order] == BUY)]]
+
+# %% ../nbs/04_demo.ipynb #c053
 def _event_batches(rng:np.random.Generator, orders:pd.DataFrame, lines:pd.DataFrame, users:pd.DataFrame,
                    items:pd.DataFrame, cal:_Calendar):
     "Yield the click-stream as frames in time order, a week of days at a time."
@@ -548,9 +564,9 @@ def _event_batches(rng:np.random.Generator, orders:pd.DataFrame, lines:pd.DataFr
         # no later week adds events before its first second minus MAX_LEAD_S
         ready = events.time.to_numpy() < (_day_start(last) - MAX_LEAD_S if last < n_days else LAST_SECOND + 1)
         pending = events[~ready]
-        yield events[ready].iloc[np.argsort(events.time.to_numpy()[ready], kind="stable")]
+        yield _time_ordered(events[ready])
 
-# %% ../nbs/04_demo.ipynb #c054
+# %% ../nbs/04_demo.ipynb #c055
 TABLE_COLUMNS = {
     "stores": ["store_id", "store_name", "region"],
     "items": ["item_id", "category", "brand", "item_name", "price"],
@@ -575,7 +591,7 @@ def _money(cents:np.ndarray) -> pa.Array:
     words[:, 0], words[:, 1] = cents, np.where(cents < 0, -1, 0)
     return pa.Array.from_buffers(pa.decimal128(18, 2), len(cents), [None, pa.py_buffer(words)])
 
-# %% ../nbs/04_demo.ipynb #c056
+# %% ../nbs/04_demo.ipynb #c057
 def _write_csv(path:Path, batches) -> dict:
     "Write batches of {column: Arrow array} to a UTF-8 CSV with a plain header row, and return its rows and bytes."
     rows, writer = 0, None
@@ -594,7 +610,7 @@ def _slices(n:int):
     "Yield slices of at most BATCH_ROWS rows that cover range(n), at least one."
     for start in range(0, max(n, 1), BATCH_ROWS): yield slice(start, start + BATCH_ROWS)
 
-# %% ../nbs/04_demo.ipynb #c057
+# %% ../nbs/04_demo.ipynb #c058
 @dataclass
 class _Ids:
     "Text ids of the stores, SKUs (the postage item last), members and documents."
@@ -616,7 +632,7 @@ def _lookup(text:pa.Array, index:np.ndarray) -> pa.Array:
     "Return text[index], with a missing value where the index is negative."
     return pc.take(text, pa.array(index, mask=index < 0))
 
-# %% ../nbs/04_demo.ipynb #c058
+# %% ../nbs/04_demo.ipynb #c059
 def _small_tables(items:pd.DataFrame, users:pd.DataFrame, ids:_Ids) -> dict[str, list[dict]]:
     "Return the stores, SKUs and members as one batch each."
     region = STORES.region.to_numpy()[users.home_store.to_numpy()]
@@ -630,7 +646,7 @@ def _small_tables(items:pd.DataFrame, users:pd.DataFrame, ids:_Ids) -> dict[str,
                    "signup_at": pa.array(FIRST_DAY + users.signup.to_numpy())}],
     }
 
-# %% ../nbs/04_demo.ipynb #c059
+# %% ../nbs/04_demo.ipynb #c060
 def _order_batches(orders:pd.DataFrame, ids:_Ids):
     "Yield orders.csv in batches."
     for rows in _slices(len(orders)):
@@ -657,8 +673,8 @@ def _event_text(frames, ids:_Ids):
                    "store_id": _lookup(ids.store, part.store.to_numpy()), "action": _lookup(_ACTION_TEXT, part.action.to_numpy()),
                    "at": pa.array(part.time.to_numpy(), pa.timestamp("s"))}
 
-# %% ../nbs/04_demo.ipynb #c061
-MIN_SCALE, MAX_SCALE = 0.001, 2_000 # user ids have 7 digits: at most 8,000,000 members
+# %% ../nbs/04_demo.ipynb #c062
+MIN_SCALE, MAX_SCALE = 0.001, 2_000 # at most 8,000,000 members: user ids have 7 digits, the event sort key 23 bits
 
 def _checked(seed, scale) -> tuple[int, float]:
     "Return seed and scale as int and float, or raise ValueError naming the invalid value."
@@ -681,7 +697,7 @@ def _complete_set(dest:Path, seed:int, scale:float) -> dict[str, Path] | None:
     if all(p.is_file() and p.stat().st_size == recorded.get(n, {}).get("bytes") for n, p in paths.items()): return paths
     return None
 
-# %% ../nbs/04_demo.ipynb #c062
+# %% ../nbs/04_demo.ipynb #c063
 def _write_demo_set(dest:Path, seed:int, scale:float) -> dict[str, dict]:
     "Draw the demo shop with numpy's default_rng(seed), write its tables, and return rows and bytes per table."
     rng = np.random.default_rng(seed)
@@ -698,7 +714,7 @@ def _write_demo_set(dest:Path, seed:int, scale:float) -> dict[str, dict]:
     written["events"] = _write_csv(dest / "events.csv", _event_text(events, ids))
     return written
 
-# %% ../nbs/04_demo.ipynb #c063
+# %% ../nbs/04_demo.ipynb #c064
 def make_demo_data(
     dest:str|Path, # folder for the CSV files and demo.json, created if missing
     seed:int=7, # seed of numpy's default_rng: the same seed and scale give byte-identical files on one installation

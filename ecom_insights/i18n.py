@@ -17,8 +17,9 @@ from .core import PlanError
 LANGUAGES = ("zh-CN", "en")
 
 # %% auto #0
-__all__ = ['LANGUAGES', 'LABELS', 'CURRENCY_SYMBOLS', 'MONTHS', 'check_lang', 'label', 'format_number', 'format_money',
-           'format_pct', 'format_date', 'format_period']
+__all__ = ['LANGUAGES', 'LABELS', 'CURRENCY_SYMBOLS', 'MONTHS', 'TABLE_NAMES', 'LEDGER_REASONS', 'LEDGER_PATTERNS', 'check_lang',
+           'label', 'format_number', 'format_money', 'format_pct', 'format_date', 'format_period', 'ledger_reason',
+           'table_name']
 
 # %% ../nbs/07_i18n.ipynb #c004
 LABELS = {
@@ -109,3 +110,47 @@ def format_date(day, lang:str) -> str:
 def format_period(start, end, lang:str) -> str:
     "An inclusive range of days."
     return f"{format_date(start, lang)} – {format_date(end, lang)}" if lang == "en" else f"{format_date(start, lang)}至{format_date(end, lang)}"
+
+# %% ../nbs/07_i18n.ipynb #c013
+import re
+
+TABLE_NAMES = {"orders": "订单", "order_lines": "订单明细", "sales": "销售明细", "items": "商品", "users": "用户",
+               "stores": "店铺", "events": "行为事件"}
+
+LEDGER_REASONS = {
+    "exact duplicate row": "完全重复的行",
+    "non-product line (postage, fee or adjustment)": "非商品行（运费、手续费或调整）",
+    "zero-price line (stock adjustment)": "零价格行（库存调整）",
+    "negative price (accounting adjustment)": "负价格（账务调整）",
+    "line without an order": "没有对应订单的明细行",
+    "line of a cancelled order (excluded from revenue)": "已取消订单的明细（不计入净销售额）",
+    "return line (netted in revenue)": "退货行（冲减净销售额）",
+    "cancelled order (excluded from revenue and orders)": "已取消订单（不计入净销售额和订单数）",
+    "guest order (no customer id)": "游客订单（无买家编号）",
+    "missing region (reported as unknown)": "缺失地区（显示为未知）",
+    "order id repeated with different values (first kept)": "订单号重复且内容不同（保留第一条）",
+    "unparseable quantity": "无法解析的数量",
+    "missing date": "缺失日期",
+}
+LEDGER_PATTERNS = (
+    (r"^invalid calendar date (.+)$", r"无效日期 \1"),
+    (r"^unrecognised date (.+)$", r"无法识别的日期 \1"),
+    (r"^(?:unparseable|missing) amount in (\w+)$", None), # handled below: two reasons share the pattern
+    (r"^event outside the data's window (.+)$", r"超出数据时间窗口 \1 的事件"),
+    (r"^(\w+) repeated \(first kept\)$", r"\1 重复（保留第一条）"),
+    (r"^missing (\w+)$", r"缺失 \1"),
+)
+
+def ledger_reason(reason:str, lang:str) -> str:
+    "A ledger reason in the report's language."
+    if lang != "zh-CN" or not isinstance(reason, str): return reason
+    if reason in LEDGER_REASONS: return LEDGER_REASONS[reason]
+    amount = re.match(r"^(unparseable|missing) amount in (\w+)$", reason)
+    if amount: return f"{'无法解析的' if amount[1] == 'unparseable' else '缺失'}金额（{amount[2]} 列）"
+    for pattern, replacement in LEDGER_PATTERNS:
+        if replacement and re.match(pattern, reason): return re.sub(pattern, replacement, reason)
+    return reason
+
+def table_name(table:str, lang:str) -> str:
+    "A warehouse table's name in the report's language."
+    return TABLE_NAMES.get(table, table) if lang == "zh-CN" else table

@@ -361,7 +361,18 @@ def clean_tables(
     events = _clean_events(frames.get("events"), specs.get("events", {}), ledger, timezone, event_window, orders)
     stores = _derive_stores(orders, lines, events, stores)
     items = _derive_items(_simple_table("items", frames, ledger), frames.get("sales"), lines, events)
+    _scope_ledger_rows(ledger, orders)
     return Tables(orders, lines, items, users, stores, events, ledger)
+
+def _scope_ledger_rows(ledger:Ledger, orders:pd.DataFrame):
+    "Give ledger rows that name an order but no store or region their order's, so each report finds its own."
+    if not len(orders): return
+    by_order = orders.drop_duplicates("order_id").set_index("order_id")
+    for entry in ledger.entries:
+        if "order_id" not in entry: continue
+        for col in ("store_id", "region"):
+            known = entry["order_id"].map(by_order[col])
+            entry[col] = entry[col].fillna(known) if col in entry else known
 
 def _fill_region_from_stores(frames:dict, stores:pd.DataFrame):
     "Give orders without a region their store's region, when a stores file lists one."
@@ -427,16 +438,18 @@ def _clean_events(events, spec:dict, ledger:Ledger, timezone:str, window, orders
     if events is None: return empty_table("events")
     actions = {**DEFAULT_ACTIONS, **{str(k): v for k, v in (spec.get("action_map") or {}).items()}}
     raw = events["action"].astype("string").str.strip()
-    events["action"] = raw.map(lambda a: actions.get(a, actions.get(str(a).lower(), a)) if pd.notna(a) else a)
+    names = {a: actions.get(a, actions.get(a.lower(), a)) for a in raw.dropna().unique()} # map each distinct action once
+    events["action"] = raw.map(names).astype("string")
     raw_cols = [c for c in events.columns if not c.startswith("_")]
     Ledger.mark(events, events.duplicated(raw_cols), "removed", "exact duplicate row")
     Ledger.mark(events, events["user_id"].isna(), "removed", "missing user id", "user_id")
-    local_day = events["at"].dt.tz_convert(timezone).dt.normalize().dt.date
+    local_day = events["at"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
     if window is None and len(orders):
         window = (orders["order_date"].min(), orders["order_date"].max())
     if window is not None:
-        first, last = (pd.Timestamp(w).date() for w in window)
+        first, last = (pd.Timestamp(w) for w in window)
         outside = (local_day < first) | (local_day > last)
-        Ledger.mark(events, outside, "removed", f"event outside the data's window {first}..{last}", "at", events["at"].astype("string"))
+        Ledger.mark(events, outside, "removed", f"event outside the data's window {first.date()}..{last.date()}", "at",
+                    events.loc[outside, "at"].astype("string"))
     events["event_date"] = local_day
     return ledger.close("events", events)

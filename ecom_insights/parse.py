@@ -64,9 +64,11 @@ def _decode_sample(raw:bytes, encoding:str, truncated:bool):
 # %% ../nbs/01_parse.ipynb #c012
 def clean_ids(values:pd.Series) -> pd.Series:
     "Return ids as stripped strings, with a float-made `.0` suffix removed and blanks as missing."
-    text = values.astype("string").str.strip()
-    text = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
-    return text.mask(text.isin(["", "nan", "NaN", "None", "NULL", "null"]))
+    text = values.astype("string[pyarrow]").str.strip() # Arrow strings: the string kernels run in C++
+    float_made = text.str.endswith(".0", na=False)
+    if float_made.any():
+        text = text.mask(float_made, text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True))
+    return text.mask(text.isin(["", "nan", "NaN", "None", "NULL", "null"])).astype("string")
 
 # %% ../nbs/01_parse.ipynb #c015
 _CURRENCY_TEXT = re.compile(r"(?i)(RMB|CNY|USD|EUR|GBP|BRL|JPY|HKD|R\$|US\$|元|[¥￥$€£₩₹])")
@@ -197,14 +199,27 @@ def _parse_text_dates(text:pd.Series, date_format:str|None, dayfirst:bool|None, 
     text = text.str.strip()
     if date_format:
         return pd.to_datetime(text, format=date_format, errors="coerce")
-    text = _normalise_date_text(text)
-    stamps = _parse_year_first(text)
+    stamps = _parse_common_iso(text)
+    rest = stamps.isna() & text.notna()
+    if not rest.any(): return stamps
+    text = _normalise_date_text(text[rest])
+    stamps[rest] = _parse_year_first(text)
+    stamps = stamps.astype("datetime64[ns]")
+    text = text.reindex(stamps.index)
     slashed = stamps.isna() & text.str.match(_SLASHED, na=False)
     if slashed.any():
         stamps[slashed] = _parse_slashed(text[slashed], _slashed_order(text[slashed], None, dayfirst, source))
     numeric = stamps.isna() & text.str.fullmatch(r"\d+(\.\d+)?", na=False)
     if numeric.any():
         stamps[numeric] = _parse_numeric_dates(pd.to_numeric(text[numeric]), timezone)
+    return stamps
+
+def _parse_common_iso(text:pd.Series) -> pd.Series:
+    "Parse the usual zero-padded ISO forms in pandas' C parser, before the slower general path sees the rest."
+    stamps = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    for fmt, length in (("%Y-%m-%d %H:%M:%S", 19), ("%Y-%m-%d %H:%M", 16), ("%Y-%m-%d", 10)):
+        todo = stamps.isna() & text.str.len().eq(length)
+        if todo.any(): stamps[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
     return stamps
 
 def _date_reasons(values:pd.Series, stamps:pd.Series) -> pd.Series:

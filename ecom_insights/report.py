@@ -17,12 +17,13 @@ import pandas as pd
 from . import metrics as m
 from .core import ReportError
 from .i18n import check_lang, format_date, format_money, format_number, format_pct, format_period, label
+from .i18n import ledger_reason, table_name
 from .metrics import Scope
 
 # %% auto #0
 __all__ = ['CHANGED_KPIS', 'TILES', 'MONEY_KPIS', 'TILE_CSS', 'Report', 'metrics_record', 'save_metrics', 'title_html',
            'format_kpi', 'kpi_tiles_html', 'narrative', 'narrative_html', 'table_html', 'notice_html', 'no_data_text',
-           'top_html', 'ledger_html', 'daily_chart', 'figure_png', 'section']
+           'top_html', 'ledger_html', 'daily_chart', 'chart_html', 'daily_chart_html', 'section']
 
 # %% ../nbs/09_report.ipynb #c004
 @dataclass
@@ -199,9 +200,13 @@ def ledger_html(report:Report) -> str:
     lang = report.lang
     if rows.empty:
         return notice_html("本范围内没有被剔除或标注的数据行。" if lang == "zh-CN" else "No rows of this scope were removed or noted.")
-    shown = pd.DataFrame({"table": rows["table"], "outcome": [label(o, lang) if o in ("removed", "kept") else o for o in rows["outcome"]],
-                          "reason": rows["reason"], "rows": [format_number(v, lang) for v in rows["rows"]],
-                          "amount": [format_money(v, report.currency, lang) for v in rows["amount"]]})
+    line_tables = rows["table"].isin(["order_lines", "sales"]) # only lines carry an amount
+    shown = pd.DataFrame({"table": [table_name(t, lang) for t in rows["table"]],
+                          "outcome": [label(o, lang) if o in ("removed", "kept") else o for o in rows["outcome"]],
+                          "reason": [ledger_reason(r, lang) for r in rows["reason"]],
+                          "rows": [format_number(v, lang) for v in rows["rows"]],
+                          "amount": [format_money(v, report.currency, lang) if is_line else "–"
+                                     for v, is_line in zip(rows["amount"], line_tables)]})
     caption = ("以下为本范围全部数据中被剔除或标注的行，按原因汇总。" if lang == "zh-CN" else
                "Rows of this scope, over all of its data, that were removed or kept with a note, by reason.")
     return f"<p>{caption}</p>" + table_html(shown, [label(c, lang) for c in ("table", "outcome", "reason", "rows", "amount")], text_columns=3)
@@ -228,15 +233,23 @@ def daily_chart(report:Report):
     return fig
 
 # %% ../nbs/09_report.ipynb #c018
-def figure_png(fig) -> bytes:
-    "A matplotlib figure as PNG bytes, closing the figure (a report kernel has no inline backend)."
+def chart_html(fig, alt:str) -> str:
+    "A matplotlib figure as an embedded PNG image with alternative text, closing the figure."
+    import base64
     import io
 
     import matplotlib.pyplot as plt
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    return buffer.getvalue()
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img class="chart" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+def daily_chart_html(report:Report) -> str:
+    "The daily revenue chart as an image, or a notice when the period has no orders."
+    fig = daily_chart(report)
+    if fig is None: return notice_html(no_data_text(report))
+    return chart_html(fig, f"{label('daily_revenue', report.lang)} · {report.name}")
 
 # %% ../nbs/09_report.ipynb #c020
 def section(report:Report, key:str) -> str:

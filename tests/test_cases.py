@@ -9,12 +9,13 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from conftest import CASES, require
 
 from ecom_insights.core import DataError
 from ecom_insights.metrics import Scope, breakdown, daily, daily_by_store, kpis
 from ecom_insights.plan import parse_plan
 from ecom_insights.warehouse import build_warehouse, connect
+
+from conftest import CASES, require
 
 
 def expected(case: str) -> dict:

@@ -8,12 +8,13 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from conftest import CASES, require
 
 from ecom_insights.cli import main
 from ecom_insights.core import PlanError
 from ecom_insights.plan import parse_plan, read_parameters, read_report_parameters
 from ecom_insights.warehouse import build_warehouse
+
+from conftest import CASES, require
 
 
 def team_notebook(path: Path, declared: str) -> Path:

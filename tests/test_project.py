@@ -9,6 +9,7 @@ from pathlib import Path
 
 import tomllib
 import yaml
+
 from conftest import PROJECT
 
 

@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from conftest import DATA
 
 OLIST_EXCLUDED = {"canceled", "unavailable"}

@@ -9,10 +9,11 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
-from conftest import PROJECT
 
 from ecom_insights.cli import main
 from ecom_insights.runner import RUNS_COLUMNS
+
+from conftest import PROJECT
 
 ORDERS = """order_id,store_id,region,ordered_at,amount,customer
 A1,S1,East,2024-03-01 10:00,100.00,u1

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from conftest import DATA, require
 from ecom_insights.plan import parse_plan
 from ecom_insights.warehouse import build_warehouse, connect, load_sources
+
+from conftest import DATA, require
 
 ROWS = pd.DataFrame({"order_id": ["0001", "0002"], "store_id": ["007", "007"],
                      "ordered_at": ["2024-03-01 10:00", "2024-03-02 11:00"], "amount": ["¥1,000.50", "20"]})
