@@ -1,5 +1,5 @@
 __version__ = "0.0.1"
-"""What `import ecom_insights` does: select the JAX backend for Keras, and nothing slower.
+"""The package's import: it selects the JAX backend for Keras and loads nothing slow.
 
 Docs: https://ecom-insights.github.io/ecom-insights/package.html.md"""
 

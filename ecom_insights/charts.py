@@ -58,6 +58,6 @@ def use_theme():
         "figure.figsize": (9, 3.6), "figure.dpi": 100, "savefig.bbox": "tight",
         "axes.titlesize": 13, "axes.titleweight": "normal", "axes.labelsize": 10,
     })
-    # Debian packs Noto Sans CJK as font collections whose bold face matplotlib cannot always pick; its fallback
-    # to the regular face is logged as a warning that would otherwise print into every report.
+    # Debian ships Noto Sans CJK as font collections, and matplotlib cannot always find their bold face.
+    # Its fallback to the regular face logs a warning, which would otherwise print into every report.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)

@@ -199,7 +199,9 @@ def resolve_periods(
     "Turn explicit and rolling date ranges into periods with start, end and label."
     if not data_end and any("last" in r for r in ranges):
         raise PlanError("rolling date ranges need data: the sources hold no dated orders or events")
-    today = pd.Timestamp(as_of).date() if as_of else (pd.Timestamp(data_end).date() + dt.timedelta(days=1) if data_end else None)
+    today = None
+    if data_end: today = pd.Timestamp(data_end).date() + dt.timedelta(days=1)
+    if as_of: today = pd.Timestamp(as_of).date()
     out = []
     for r in ranges:
         if "start" in r:

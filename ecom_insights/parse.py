@@ -142,7 +142,7 @@ def _slashed_order(text:pd.Series, date_format:str|None, dayfirst:bool|None, sou
     if proves_dayfirst or proves_monthfirst:
         example = text[first > 12].iloc[0] if proves_dayfirst else text[second > 12].iloc[0]
         if dayfirst is not None and dayfirst != proves_dayfirst:
-            raise DataError(f"{source}: the plan says dayfirst: {dayfirst}, but '{example}' can only be read "
+            raise DataError(f"{source}: the plan sets dayfirst: {dayfirst}, but '{example}' can only be read "
                             f"{'day' if proves_dayfirst else 'month'}-first. Fix: correct `dayfirst` or `date_format`")
         log.info("%s: dates read %s-first, as '%s' shows", source, "day" if proves_dayfirst else "month", example)
         return proves_dayfirst

@@ -111,7 +111,9 @@ def kpi_tiles_html(report:Report) -> str:
     for key in TILES:
         value, before = report.metrics.get(key), report.previous.get(key)
         delta = m.change(value, before)
-        trend = "up" if (delta or 0) > 0 else "down" if (delta or 0) < 0 else "flat"
+        trend = "flat"
+        if delta and delta > 0: trend = "up"
+        if delta and delta < 0: trend = "down"
         tiles.append(
             f'<div class="kpi"><div class="kpi-label">{label(key, report.lang)}</div>'
             f'<div class="kpi-value">{format_kpi(report, key, value)}</div>'
@@ -144,7 +146,8 @@ def narrative(report:Report) -> list[str]:
            f"Net revenue was {money(k['revenue'])} from {num(k['orders'])} orders, an average order value of {money(k['aov'])}."]
     delta = m.change(k["revenue"], p.get("revenue"))
     if p.get("orders") and delta is not None:
-        word = ("增长" if delta >= 0 else "下降") if zh else ("up" if delta >= 0 else "down")
+        rising = delta >= 0
+        word = ("增长" if rising else "下降") if zh else ("up" if rising else "down")
         out.append(f"净销售额环比{word}{format_pct(abs(delta), lang)}（上期{money(p['revenue'])}）。" if zh else
                    f"Revenue is {word} {format_pct(abs(delta), lang)} on the previous period ({money(p['revenue'])}).")
     if k["customers"]:

@@ -138,9 +138,11 @@ def test_f05_dayfirst_with_format(tmp_path):
     fmt = yaml.safe_load(Path(case_file("F05", "params.yaml")).read_text())["date_format"]
     con = warehouse(tmp_path, {"sales": {"path": case_file("F05", "orders_dayfirst.csv"), "date_format": fmt, **F05_TABLE}})
     k, series, outside = _march_figures(con)
-    assert k["orders"] == exp["orders_in_march_2024"] and k["revenue"] == exp["revenue_march_2024"]
+    assert k["orders"] == exp["orders_in_march_2024"]
+    assert k["revenue"] == exp["revenue_march_2024"]
     assert outside == exp["orders_outside_march"]
-    assert len(series) == exp["daily_series_rows"] and int((series["revenue"] > 0).sum()) == exp["days_with_orders"]
+    assert len(series) == exp["daily_series_rows"]
+    assert int((series["revenue"] > 0).sum()) == exp["days_with_orders"]
     assert str(series.loc[series["revenue"] > 0, "day"].min())[:10] == exp["first_order_date"]
     assert str(series.loc[series["revenue"] > 0, "day"].max())[:10] == exp["last_order_date"]
 
@@ -150,7 +152,8 @@ def test_f05_without_format_reads_whole_column_dayfirst(tmp_path, caplog):
     with caplog.at_level("INFO"):
         con = warehouse(tmp_path, {"sales": {"path": case_file("F05", "orders_dayfirst.csv"), **F05_TABLE}})
     k, _, outside = _march_figures(con)
-    assert k["orders"] == exp["orders_in_march_2024"] and outside == 0
+    assert k["orders"] == exp["orders_in_march_2024"]
+    assert outside == 0
     assert "read day-first" in caplog.text and "13/03/2024" in caplog.text
 
 

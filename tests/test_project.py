@@ -15,10 +15,10 @@ from conftest import PROJECT
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    expected = project["dependencies"] + project["optional-dependencies"]["dev"]
     env = yaml.safe_load((PROJECT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert [p for p in pip if not p.startswith("-e")] == wanted
+    assert [p for p in pip if not p.startswith("-e")] == expected
 
 
 def test_nbdev_export_leaves_no_diff(tmp_path):

@@ -61,10 +61,11 @@ def test_demo_run_writes_runs_and_metrics(demo_run):
 def test_demo_store_reports_add_up_to_regions(demo_run):
     records = [json.loads(p.read_text()) for p in demo_run.run_dir.glob("reports/*/*/metrics.json")]
     stores = pd.DataFrame([r for r in records if r["scope_kind"] == "store"])
-    regions = pd.DataFrame([r for r in records if r["scope_kind"] == "region"]).set_index(["scope_id", "start"])
-    by_region = stores.groupby(["region", "start"])["revenue"].sum()
-    for (region, start), revenue in by_region.items():
-        assert regions.loc[(region, start), "revenue"] == pytest.approx(revenue, abs=0.05)
+    regions = pd.DataFrame([r for r in records if r["scope_kind"] == "region"]).set_index(["scope_id", "start", "end"])
+    by_region = stores.groupby(["region", "start", "end"])["revenue"].sum()
+    assert len(by_region) == len(regions)
+    for (region, start, end), revenue in by_region.items():
+        assert regions.loc[(region, start, end), "revenue"] == pytest.approx(revenue, abs=0.05)
 
 
 def test_rerun_skips_unchanged_reports(tmp_path):

@@ -44,7 +44,7 @@ def test_taobao_adapter_events_and_window():
     assert outside == 1  # one event lies outside 2017-11-25..2017-12-03 (Beijing time)
     assert set(tables.events["action"]) == {"view", "cart", "fav", "buy"}
     assert str(tables.events["at"].dt.tz) == "Asia/Shanghai"
-    assert tables.events["event_date"].min().isoformat() == "2017-11-25"
+    assert tables.events["event_date"].min().date().isoformat() == "2017-11-25"
 
 
 def test_jd_adapter_duplicates_and_gbk_users():
