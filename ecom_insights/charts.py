@@ -23,7 +23,7 @@ from .core import get_logger
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CJK_FAMILIES', 'PALETTE', 'cjk_font', 'use_theme']
+__all__ = ['log', 'CJK_FAMILIES', 'PALETTE', 'cjk_font', 'use_theme', 'cjk_font_path', 'covers', 'bar_chart']
 
 # %% ../nbs/08_charts.ipynb #c004
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
@@ -61,3 +61,33 @@ def use_theme():
     # Debian ships Noto Sans CJK as font collections, and matplotlib cannot always find their bold face.
     # Its fallback to the regular face logs a warning, which would otherwise print into every report.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+# %% ../nbs/08_charts.ipynb #c009
+def cjk_font_path() -> str:
+    "Path of the font file `cjk_font` resolves to."
+    return font_manager.findfont(font_manager.FontProperties(family=cjk_font()), fallback_to_default=False)
+
+def covers(text:str, font_path:str|None=None) -> bool:
+    "Whether the font at `font_path` (default: the CJK font) has a glyph for every character of `text`."
+    from matplotlib.ft2font import FT2Font
+    charmap = FT2Font(font_path or cjk_font_path()).get_charmap()
+    return all(ord(ch) in charmap for ch in text if not ch.isspace())
+
+# %% ../nbs/08_charts.ipynb #c010
+def bar_chart(
+    labels:list[str], # bar labels, such as category names
+    values:list[float], # one value per label
+    title:str,
+    value_label:str="", # the value axis's label
+    formatter=None, # matplotlib tick formatter: callable(value, position) -> tick text
+):
+    "A horizontal bar chart, largest value on top, in the report theme."
+    use_theme()
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(labels) + 1.2))
+    ax.barh([str(labels[i]) for i in order], [values[i] for i in order], color=PALETTE[0])
+    ax.set_title(title)
+    ax.set_xlabel(value_label)
+    ax.grid(axis="y", visible=False)
+    if formatter: ax.xaxis.set_major_formatter(formatter)
+    return fig

@@ -64,7 +64,7 @@ def cmd_validate(args) -> int:
     warehouse = build_warehouse(plan, run_dir)
     jobs = plan_jobs(plan, warehouse, run_dir)
     with connect(warehouse) as con:
-        ledger = con.execute("""SELECT "table", outcome, reason, SUM(rows) AS rows FROM ledger
+        ledger = con.execute("""SELECT "table", outcome, reason, SUM(rows)::BIGINT AS rows FROM ledger
                                 GROUP BY ALL ORDER BY "table", outcome, rows DESC""").df()
     print(f"plan {args.plan} is valid: {len(jobs)} reports would run")
     print(f"warehouse: {warehouse}")
@@ -97,8 +97,12 @@ def cmd_report(args) -> int:
 # %% ../nbs/12_cli.ipynb #c008
 def parser() -> argparse.ArgumentParser:
     "The command-line parser."
-    p = argparse.ArgumentParser(prog="ecom-insights", description="Turn a shop's data into published insight reports.")
+    from ecom_insights import __version__
+    p = argparse.ArgumentParser(prog="ecom-insights", description="Turn a shop's data into published insight reports.",
+                                epilog="Exit status: 0 when every report succeeded, 1 when a report failed, "
+                                       "2 when the plan or the data is invalid.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details to standard error")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, helptext in (("run", "run a plan and publish its site"), ("validate", "check a plan and its data without running reports")):
         s = sub.add_parser(name, help=helptext)

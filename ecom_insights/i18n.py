@@ -131,10 +131,10 @@ LEDGER_REASONS = {
     "order id repeated with different values (first kept)": "订单号重复且内容不同（保留第一条）",
     "unparseable quantity": "无法解析的数量",
     "missing date": "缺失日期",
+    "invalid calendar date": "无效日期",
+    "unrecognised date format": "无法识别的日期格式",
 }
 LEDGER_PATTERNS = (
-    (r"^invalid calendar date (.+)$", r"无效日期 \1"),
-    (r"^unrecognised date (.+)$", r"无法识别的日期 \1"),
     (r"^(?:unparseable|missing) amount in (\w+)$", None), # handled below: two reasons share the pattern
     (r"^event outside the data's window (.+)$", r"超出数据时间窗口 \1 的事件"),
     (r"^(\w+) repeated \(first kept\)$", r"\1 重复（保留第一条）"),

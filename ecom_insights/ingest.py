@@ -81,9 +81,7 @@ def read_table(
         frame = read_file(path, spec)
         mapping = {clean_header(k): v for k, v in (spec.get("columns") or {}).items()}
         missing = [raw for raw in mapping if raw not in frame.columns]
-        if missing:
-            raise data_error(path, f"the column map names {', '.join(repr(m) for m in missing)}, which the file does not have "
-                             f"(its columns: {', '.join(frame.columns)})", "correct `columns` in the plan")
+        if missing: raise _missing_columns_error(path, missing, list(frame.columns), spec)
         frame = frame.rename(columns=mapping)
         frame = frame.loc[:, ~frame.columns.duplicated()]
         frame.insert(0, "_source", path.name)
@@ -97,6 +95,22 @@ def read_table(
     return frame
 
 # %% ../nbs/03_ingest.ipynb #c008
+def _missing_columns_error(path:Path, missing:list[str], columns:list[str], spec:dict) -> DataError:
+    "Explain mapped headers the file lacks: a typo (with the closest header), or garbled headers from a wrong encoding."
+    import difflib
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
+        hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    fix = "correct `columns` in the plan"
+    garbled = any("\u0080" <= ch <= "\u00ff" for c in columns for ch in c) and any(ord(ch) > 0x2e80 for m in missing for ch in m)
+    if garbled:
+        fix = (f"the headers look garbled, so the file is probably not in the encoding '{spec.get('encoding')}': "
+               "set the source's `encoding` to the file's real one (for example gbk), or remove it to detect it")
+    return data_error(path, f"the column map names {', '.join(hints)}, which the file does not have "
+                      f"(its columns: {', '.join(columns)})", fix)
+
+# %% ../nbs/03_ingest.ipynb #c009
 REQUIRED = {
     "orders": ("order_id", "ordered_at"),
     "order_lines": ("order_id",),
@@ -118,7 +132,7 @@ def _check_required(table:str, frame:pd.DataFrame, spec:dict):
                         f"file's columns ({', '.join(raw_cols)}) is mapped to it. Fix: add it to `columns` in the plan, "
                         f"for example `columns: {{\"<your header>\": {missing[0].split()[0]}}}`")
 
-# %% ../nbs/03_ingest.ipynb #c010
+# %% ../nbs/03_ingest.ipynb #c011
 @dataclass
 class Ledger:
     "Outcome and reason of every input row, by source file and table."
@@ -170,7 +184,7 @@ class Ledger:
         return rows.rename(columns={"_source": "source", "_row": "row", "_outcome": "outcome", "_reason": "reason",
                                     "_column": "column", "_value": "value"}).reset_index(drop=True)
 
-# %% ../nbs/03_ingest.ipynb #c013
+# %% ../nbs/03_ingest.ipynb #c014
 MONEY = ("unit_price", "amount", "price", "shipping", "discount")
 DATES = ("ordered_at", "at", "signup_at")
 IDS = ("order_id", "user_id", "store_id", "item_id")
@@ -196,13 +210,14 @@ def type_columns(
         frame["quantity"] = qty.fillna(1.0)
     for col in DATES:
         if col not in frame.columns: continue
+        header = {v: k for k, v in (spec.get("columns") or {}).items()}.get(col, col) # the user's own header
         stamps, reasons = parse_dates(frame[col], spec.get("timezone") or timezone, spec.get("date_format"),
-                                      spec.get("dayfirst"), source=f"{spec['path']}, column '{col}'")
+                                      spec.get("dayfirst"), source=f"{spec['path']}, column '{header}'")
         required = col != "signup_at"
         Ledger.mark(frame, reasons.notna() & (required | frame[col].notna()), "removed", reasons.fillna(""), col, frame[col])
         frame[col] = stamps
 
-# %% ../nbs/03_ingest.ipynb #c016
+# %% ../nbs/03_ingest.ipynb #c017
 DEFAULT_STATUS = {
     "cancelled": ("canceled", "cancelled", "cancel", "unavailable", "closed", "已取消", "取消", "交易关闭", "已关闭"),
     "return": ("return", "returned", "refund", "refunded", "退货", "退款", "已退款", "退货退款"),
@@ -214,15 +229,15 @@ def canonical_status(raw:pd.Series, status_map:dict|None=None) -> pd.Series:
     lookup.update({str(k).strip().lower(): v for k, v in (status_map or {}).items()})
     return raw.astype("string").str.strip().str.lower().map(lookup).fillna("completed").astype("string")
 
-# %% ../nbs/03_ingest.ipynb #c018
+# %% ../nbs/03_ingest.ipynb #c019
 def split_sales(frame:pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Split a flat sales frame into order-level and line-level frames; the lines keep the ledger columns."
-    order_cols = [c for c in CANONICAL_COLUMNS["orders"] if c in frame.columns]
+    order_cols = [c for c in CANONICAL_COLUMNS["orders"] + ("store_name",) if c in frame.columns]
     orders = frame.loc[frame["_outcome"].ne("removed")].drop_duplicates("order_id")[order_cols].reset_index(drop=True)
     line_cols = [c for c in frame.columns if c not in order_cols or c in ("order_id", "store_id", "region", "user_id")]
     return orders, frame[line_cols]
 
-# %% ../nbs/03_ingest.ipynb #c019
+# %% ../nbs/03_ingest.ipynb #c020
 def clean_orders(
     orders:pd.DataFrame, # typed orders, with ledger columns when read from their own file
     ledger:Ledger|None, # where to record outcomes; None when the orders came from a sales export
@@ -250,7 +265,7 @@ def clean_orders(
     Ledger.mark(orders, orders["region"].isna(), "kept", "missing region (reported as unknown)")
     return ledger.close("orders", orders)
 
-# %% ../nbs/03_ingest.ipynb #c021
+# %% ../nbs/03_ingest.ipynb #c022
 NON_PRODUCT_CODES = ("POST", "DOT", "C2", "M", "S", "D", "B", "CRUK", "AMAZONFEE", "BANK CHARGES", "gift_*",
                      "运费", "邮费", "运费补差", "手续费", "调整")
 
@@ -263,7 +278,7 @@ def is_non_product(item_ids:pd.Series, codes=NON_PRODUCT_CODES) -> pd.Series:
         out |= upper.str.startswith(prefix, na=False)
     return out.fillna(False).astype(bool)
 
-# %% ../nbs/03_ingest.ipynb #c023
+# %% ../nbs/03_ingest.ipynb #c024
 def clean_lines(
     lines:pd.DataFrame, # typed order lines with ledger columns
     orders:pd.DataFrame, # cleaned orders
@@ -291,7 +306,7 @@ def clean_lines(
     Ledger.mark(lines, (lines["quantity"] < 0) | (lines["amount"] < 0) | status.eq("return"), "kept", "return line (netted in revenue)")
     return ledger.close(table, lines, amount="amount")
 
-# %% ../nbs/03_ingest.ipynb #c025
+# %% ../nbs/03_ingest.ipynb #c026
 @dataclass
 class Tables:
     "The canonical tables of a source, with its ledger."
@@ -308,7 +323,7 @@ def empty_table(name:str) -> pd.DataFrame:
     "An empty canonical table with its columns."
     return pd.DataFrame({c: pd.Series(dtype="string") for c in CANONICAL_COLUMNS[name]})
 
-# %% ../nbs/03_ingest.ipynb #c026
+# %% ../nbs/03_ingest.ipynb #c027
 def _order_date(orders:pd.DataFrame, stores:pd.DataFrame, timezone:str) -> pd.Series:
     "Local calendar date of each order in its store's timezone (or the plan's)."
     zones = orders["store_id"].map(stores.set_index("store_id")["timezone"]) if "timezone" in stores else None
@@ -332,7 +347,7 @@ def _derive_stores(orders:pd.DataFrame, lines:pd.DataFrame, events:pd.DataFrame,
                           "region": [region.get(s, pd.NA) for s in new]})
     return pd.concat([stores, added], ignore_index=True) if len(stores) else added
 
-# %% ../nbs/03_ingest.ipynb #c027
+# %% ../nbs/03_ingest.ipynb #c028
 def clean_tables(
     frames:dict, # canonical table name -> typed frame (with ledger columns)
     specs:dict, # canonical table name -> table spec
@@ -381,7 +396,7 @@ def _fill_region_from_stores(frames:dict, stores:pd.DataFrame):
     store_region = orders["store_id"].map(stores.set_index("store_id")["region"])
     orders["region"] = orders["region"].fillna(store_region) if "region" in orders else store_region
 
-# %% ../nbs/03_ingest.ipynb #c028
+# %% ../nbs/03_ingest.ipynb #c029
 def _orders_from_sales(orders:pd.DataFrame, lines:pd.DataFrame, ledger:Ledger) -> pd.DataFrame:
     "Keep the orders of a sales export that still have a line, noting guests and unknown regions on their lines."
     orders = orders.loc[orders["order_id"].isin(lines["order_id"])].reset_index(drop=True)
@@ -411,7 +426,7 @@ def _simple_table(name:str, frames:dict, ledger:Ledger) -> pd.DataFrame:
                 f"{key} repeated (first kept)", key, frame[key])
     return ledger.close(name, frame)
 
-# %% ../nbs/03_ingest.ipynb #c029
+# %% ../nbs/03_ingest.ipynb #c030
 def _derive_items(items:pd.DataFrame, sales:pd.DataFrame|None, lines:pd.DataFrame, events:pd.DataFrame) -> pd.DataFrame:
     "Add items that lines or events name but no items file lists, with the name and category their source gives."
     known = set(items["item_id"]) if len(items) else set()
@@ -428,7 +443,7 @@ def _derive_items(items:pd.DataFrame, sales:pd.DataFrame|None, lines:pd.DataFram
     added = info.reindex(new).reset_index().rename(columns={"index": "item_id"})
     return pd.concat([items, added], ignore_index=True) if len(items) else added
 
-# %% ../nbs/03_ingest.ipynb #c030
+# %% ../nbs/03_ingest.ipynb #c031
 DEFAULT_ACTIONS = {"pv": "view", "view": "view", "browse": "view", "click": "click", "cart": "cart", "addtocart": "cart",
                    "fav": "fav", "favorite": "fav", "buy": "buy", "order": "buy", "purchase": "buy", "transaction": "buy",
                    "浏览": "view", "加购": "cart", "收藏": "fav", "购买": "buy"}

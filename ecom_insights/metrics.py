@@ -186,9 +186,23 @@ def resolve_scopes(con, scopes:dict) -> list[Scope]:
                                                 GROUP BY {column} ORDER BY SUM(amount) DESC, {column}""").fetchall()]
         if choice == "all": ids = ranked
         elif isinstance(choice, dict): ids = ranked[: choice["top"]]
-        else: ids = [str(c) for c in choice]
+        else: ids = _known_ids(con, kind, column, [str(c) for c in choice])
         out += [Scope(kind, i) for i in ids]
     return out
+
+def _known_ids(con, kind:str, column:str, ids:list[str]) -> list[str]:
+    "Return `ids` if the data knows each of them; else raise, naming the unknown ones and the closest known ones."
+    import difflib
+    table = "stores" if kind == "store" else "orders"
+    known = [r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY 1").fetchall()]
+    unknown = [i for i in ids if i not in known]
+    if not unknown: return ids
+    hints = []
+    for i in unknown:
+        close = difflib.get_close_matches(i, known, n=1, cutoff=0.5)
+        hints.append(f"'{i}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
+    raise PlanError(f"scopes.{kind}s names {kind}s the data does not have: {', '.join(hints)}. Known {kind}s: {listed}")
 
 # %% ../nbs/06_metrics.ipynb #c020
 def resolve_periods(

@@ -109,8 +109,8 @@ def _normalise_date_text(text:pd.Series) -> pd.Series:
     return text.str.replace(_COMPACT, r"\1-\2-\3", regex=True)
 
 # %% ../nbs/01_parse.ipynb #c020
-def _parse_year_first(text:pd.Series) -> pd.Series:
-    "Parse year-first dates with -, / or . separators and an optional time and UTC offset."
+def _parse_year_first(text:pd.Series, timezone:str="UTC") -> pd.Series:
+    "Parse year-first dates with -, / or . separators and an optional time and UTC offset, as local wall time."
     parts = text.str.extract(_YEAR_FIRST)
     ok = parts[0].notna()
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
@@ -120,13 +120,17 @@ def _parse_year_first(text:pd.Series) -> pd.Series:
            + ":" + p[4].fillna("00") + ":" + p[5].fillna("00").str.slice(0, 2))
     stamp = pd.to_datetime(iso, format="%Y-%m-%d %H:%M:%S", errors="coerce")
     frac = pd.to_numeric("0" + p[5].fillna("").str.slice(2), errors="coerce").fillna(0)
-    offset = p[6].fillna("").str.replace(":", "")
+    stamp = stamp + pd.to_timedelta(frac, unit="s")
+    offset = p[6].fillna("").astype(str).str.replace(":", "")
     has_offset = offset.ne("") & stamp.notna()
     if has_offset.any():
-        sign = np.where(offset.str[0] == "-", -1, 1)
-        minutes = pd.to_numeric(offset.str[1:3], errors="coerce").fillna(0) * 60 + pd.to_numeric(offset.str[3:5], errors="coerce").fillna(0)
-        stamp = stamp - pd.to_timedelta(np.where(has_offset, sign * minutes, 0), unit="min")
-    out[ok] = stamp + pd.to_timedelta(frac, unit="s")
+        # A value with an offset names an instant: turn it into the wall time of `timezone`, like the other values.
+        sign = np.where(offset.str.startswith("-"), -1, 1)
+        minutes = (pd.to_numeric(offset.str[1:3], errors="coerce").fillna(0) * 60
+                   + pd.to_numeric(offset.str[3:5], errors="coerce").fillna(0))
+        utc = stamp[has_offset] - pd.to_timedelta((sign * minutes)[has_offset.to_numpy()], unit="min")
+        stamp[has_offset] = utc.dt.tz_localize("UTC").dt.tz_convert(timezone).dt.tz_localize(None)
+    out[ok] = stamp
     return out
 
 # %% ../nbs/01_parse.ipynb #c021
@@ -152,12 +156,12 @@ def _slashed_order(text:pd.Series, date_format:str|None, dayfirst:bool|None, sou
     return dayfirst
 
 # %% ../nbs/01_parse.ipynb #c022
-def _parse_slashed(text:pd.Series, dayfirst:bool) -> pd.Series:
+def _parse_slashed(text:pd.Series, dayfirst:bool, timezone:str) -> pd.Series:
     "Parse dd/mm/yyyy (or mm/dd/yyyy) dates with an optional time."
     parts = text.str.extract(_SLASHED)
     day, month = (parts[0], parts[1]) if dayfirst else (parts[1], parts[0])
     iso = parts[2] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[3].fillna("")
-    return _parse_year_first(iso)
+    return _parse_year_first(iso, timezone)
 
 def _parse_numeric_dates(numbers:pd.Series, timezone:str) -> pd.Series:
     "Read numbers as Excel serial days (local time), Unix seconds or Unix milliseconds (UTC instants), by magnitude."
@@ -203,12 +207,12 @@ def _parse_text_dates(text:pd.Series, date_format:str|None, dayfirst:bool|None, 
     rest = stamps.isna() & text.notna()
     if not rest.any(): return stamps
     text = _normalise_date_text(text[rest])
-    stamps[rest] = _parse_year_first(text)
+    stamps[rest] = _parse_year_first(text, timezone)
     stamps = stamps.astype("datetime64[ns]")
     text = text.reindex(stamps.index)
     slashed = stamps.isna() & text.str.match(_SLASHED, na=False)
     if slashed.any():
-        stamps[slashed] = _parse_slashed(text[slashed], _slashed_order(text[slashed], None, dayfirst, source))
+        stamps[slashed] = _parse_slashed(text[slashed], _slashed_order(text[slashed], None, dayfirst, source), timezone)
     numeric = stamps.isna() & text.str.fullmatch(r"\d+(\.\d+)?", na=False)
     if numeric.any():
         stamps[numeric] = _parse_numeric_dates(pd.to_numeric(text[numeric]), timezone)
@@ -230,6 +234,6 @@ def _date_reasons(values:pd.Series, stamps:pd.Series) -> pd.Series:
         text = "" if pd.isna(raw) else str(raw).strip()
         m = _YEAR_FIRST.match(_CHINESE_DATE.sub(lambda m: f"{m[1]}-{m[2]}-{m[3]} {m[4]}", text))
         if not text: reasons[i] = "missing date"
-        elif m: reasons[i] = f"invalid calendar date {m[1]}-{int(m[2]):02d}-{int(m[3]):02d}"
-        else: reasons[i] = f"unrecognised date '{text}'"
+        elif m: reasons[i] = "invalid calendar date"
+        else: reasons[i] = "unrecognised date format"
     return reasons

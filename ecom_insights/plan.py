@@ -63,7 +63,8 @@ def _retyped_hint(path:str, raw:str, value) -> str:
     elif isinstance(value, bool):
         why = " (YAML 1.1 reads yes/no/on/off as booleans)"
     key = path.rsplit(".", 1)[-1]
-    return f"{path} must be text, but YAML read {raw} as {kind} {value!r}{why}. Fix: quote it, {key}: \"{raw}\""
+    quoted = f'"{raw}"' if "[" in key else f'{key}: "{raw}"' # a list item is quoted on its own
+    return f"{path} must be text, but YAML read {raw} as {kind} {value!r}{why}. Fix: quote it, {quoted}"
 
 # %% ../nbs/02_plan.ipynb #c007
 def _describe(spec) -> str:
@@ -224,6 +225,7 @@ PLAN_SPEC = Fields({
     "output": str,
     "workers": int,
     "time_limit": int,
+    "pdf": bool,
 }, required=("sources", "date_ranges"))
 
 # %% ../nbs/02_plan.ipynb #c015
@@ -244,7 +246,8 @@ class Plan:
     top_n: int = 10
     output: str = ""
     workers: int = 2
-    time_limit: int = 900
+    time_limit: int = 900 # seconds one report may run
+    pdf: bool = True # print each report to PDF as well
     path: Path|None = None # the plan file; relative paths in it are relative to its folder's parent project
 
     def resolve(self, path:str|Path) -> Path:
@@ -285,11 +288,26 @@ def parse_plan(text:str, source:str="plan", path:Path|None=None) -> Plan:
         errors.append("sources.tables is missing: the 'tables' adapter needs at least an orders or sales table")
     if sources.get("adapter") not in (None, "tables", "demo") and not sources.get("path"):
         errors.append(f"sources.path is missing: the '{sources.get('adapter')}' adapter needs the folder of its files")
+    _check_timezones(checked, errors)
     if errors:
         raise PlanError(f"{source} is not a valid plan:\n" + "\n".join(f"  - {e}" for e in errors))
     name = checked.get("name") or (path.stem if path else "plan")
     written = (raw or {}).get("report_parameters") or {}
     return Plan(**{**checked, "name": name, "path": path, "report_parameters_text": written})
+
+def _check_timezones(checked:dict, errors:list):
+    "Reject time zone names that are not IANA names, suggesting the closest."
+    import zoneinfo
+    names = [("timezone", checked.get("timezone"))]
+    for table, spec in ((checked.get("sources") or {}).get("tables") or {}).items():
+        names.append((f"sources.tables.{table}.timezone", (spec or {}).get("timezone")))
+    for where, name in names:
+        if not name: continue
+        try: zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else "use an IANA name such as 'Asia/Shanghai' or 'Europe/London'"
+            errors.append(f"{where} '{name}' is not a known time zone; {hint}")
 
 def read_plan(path:str|Path) -> Plan:
     "Read and validate the run plan at `path`."

@@ -30,8 +30,9 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'SITE_LABELS', 'RUNS_COLUMNS', 'PUBLISHED_STATUSES', 'INDEX_CSS', 'PAGE_CSS', 'REMOVE_CELL_TAG', 'RENDERERS',
-           'PublishError', 'site_label', 'read_run', 'index_body', 'index_html', 'report_html', 'external_resources',
-           'markdown_text', 'quarto_config', 'write_quarto_project', 'publish_site']
+           'CHROMIUM_NAMES', 'CHROMIUM_FLAGS', 'PublishError', 'site_label', 'read_run', 'index_body', 'index_html',
+           'report_html', 'external_resources', 'markdown_text', 'quarto_config', 'write_quarto_project', 'nav_links',
+           'find_chromium', 'print_pdf', 'print_pdfs', 'publish_site']
 
 # %% ../nbs/11_publish.ipynb #c004
 class PublishError(EcomInsightsError):
@@ -46,6 +47,11 @@ SITE_LABELS = { # key: (简体中文, English), as in ecom_insights.i18n.LABELS
     "unchanged": ("未变化，沿用上次报告", "unchanged since the last run"),
     "index": ("报告目录", "Reports"),
     "back": ("← 返回报告目录", "← Back to all reports"),
+    "previous_period": ("‹ 上一期", "‹ Previous period"),
+    "next_period": ("下一期 ›", "Next period ›"),
+    "region_report": ("所属地区报告", "Region report"),
+    "pdf": ("PDF 版", "PDF"),
+    "revenue_change": ("净销售额环比", "Revenue change"),
     "summary": ("共 {n} 份报告，其中 {failed} 份失败", "{n} reports, {failed} failed"),
 }
 
@@ -146,8 +152,8 @@ INDEX_CSS = """
 .ei-index .ei-note { color: #616e7c; font-size: .8rem; font-weight: 400; }
 """
 PAGE_CSS = "body { max-width: 72rem; margin: 2rem auto; padding: 0 1rem; background: #fff; }"
-_COLUMNS = ("store", "period", "revenue", "orders", "aov", "pop_change") # keys of ecom_insights.i18n.LABELS
-_NUMERIC_COLUMNS = ("revenue", "orders", "aov", "pop_change")
+_COLUMNS = ("store", "period", "revenue", "orders", "aov", "revenue_change") # keys of SITE_LABELS or ecom_insights.i18n.LABELS
+_NUMERIC_COLUMNS = ("revenue", "orders", "aov", "revenue_change")
 _NUMBER_CLASS = ' class="num"'
 
 # %% ../nbs/11_publish.ipynb #c021
@@ -245,11 +251,15 @@ _REPORT_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   padding: .6rem 0; margin-bottom: 1rem; border-bottom: 1px solid #e4e7eb; }
 .ei-nav a { color: #0b62c4; text-decoration: none; }
 .ei-nav a:hover { text-decoration: underline; }
+.ei-sep { color: #9aa5b1; margin: 0 .3rem; }
+@media print { .ei-nav { display: none; } }
 </style>
 {%- endblock extra_css -%}
 {%- block body_header -%}
 {{ super() }}
-<nav class="ei-nav"><a href="{{ resources.ei_index_href | e }}">{{ resources.ei_back | e }}</a></nav>
+<nav class="ei-nav"><a href="{{ resources.ei_index_href | e }}">{{ resources.ei_back | e }}</a>
+{%- for link in resources.ei_links %} <span class="ei-sep">·</span> <a href="{{ link.href | e }}">{{ link.text | e }}</a>{% endfor -%}
+</nav>
 {%- endblock body_header -%}
 """
 
@@ -271,11 +281,12 @@ def report_html(
     title:str, # page title
     index_href:str="../index.html", # relative link from this page to the site index
     lang:str="zh-CN", # language of the labels and of the page
+    links:list[dict]|None=None, # more navigation links: {"href": relative link, "text": label}
 ) -> str:
     "Render an executed report notebook as a page without code, with its charts embedded and a link to the index."
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata["title"] = title # the lab template takes the page title from here and escapes it
-    resources = {"ei_index_href": index_href, "ei_back": site_label("back", lang)}
+    resources = {"ei_index_href": index_href, "ei_back": site_label("back", lang), "ei_links": links or []}
     html, _ = _report_exporter(lang).from_notebook_node(nb, resources=resources)
     return html
 
@@ -303,13 +314,16 @@ def quarto_config(
     title:str="ecom-insights", # website title
     lang:str="zh-CN", # language of the site
 ) -> dict:
-    "Return the `_quarto.yml` of the site: a website project, code hidden, notebooks not executed again."
+    "Return the `_quarto.yml` of the site: a website project, code hidden, notebooks not executed again, HTML and PDF."
+    from ecom_insights.charts import cjk_font, cjk_font_path
+    # Typst has no CJK font of its own: without one given here, Chinese text in the PDFs comes out blank.
+    pdf = {"mainfont": cjk_font(), "font-paths": [str(Path(cjk_font_path()).parent)], "papersize": "a4"}
     return {
         "project": {"type": "website", "output-dir": "../site"},
         "lang": lang,
         "website": {"title": markdown_text(title),
                     "navbar": {"left": [{"href": "index.qmd", "text": markdown_text(site_label("index", lang))}]}},
-        "format": {"html": {"toc": True, "html-math-method": "plain"}},
+        "format": {"html": {"toc": True, "html-math-method": "plain"}, "typst": pdf},
         "execute": {"enabled": False, "echo": False},
     }
 
@@ -366,7 +380,59 @@ def _pick_renderer(renderer:str) -> str:
         log.info("renderer 'auto': using %s", renderer)
     return renderer
 
-# %% ../nbs/11_publish.ipynb #c042
+# %% ../nbs/11_publish.ipynb #c043
+def _href_between(source:dict, target:dict) -> str:
+    "Relative link from one report page to another."
+    depth = len(PurePosixPath(source["report_dir"]).parts)
+    return "../" * depth + _page_href(target["report_dir"])
+
+def nav_links(entry:dict, published:list[dict], lang:str) -> list[dict]:
+    "Links from a report to its scope's previous and next periods and to its region's report."
+    same_scope = sorted((e for e in published if (e["scope_kind"], e["scope_id"]) == (entry["scope_kind"], entry["scope_id"])),
+                        key=lambda e: (e["start"], e["end"]))
+    links = []
+    earlier = [e for e in same_scope if e["end"] < entry["start"]]
+    later = [e for e in same_scope if e["start"] > entry["end"]]
+    if earlier: links.append({"href": _href_between(entry, earlier[-1]), "text": site_label("previous_period", lang)})
+    if later: links.append({"href": _href_between(entry, later[0]), "text": site_label("next_period", lang)})
+    if entry["scope_kind"] == "store" and entry.get("region"):
+        region = [e for e in published if e["scope_kind"] == "region" and e["scope_id"] == entry["region"]
+                  and (e["start"], e["end"]) == (entry["start"], entry["end"])]
+        if region: links.append({"href": _href_between(entry, region[0]), "text": site_label("region_report", lang)})
+    return links
+
+# %% ../nbs/11_publish.ipynb #c046
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--no-pdf-header-footer")
+
+def find_chromium() -> str|None:
+    "Path of a Chromium or Chrome executable on PATH, or None."
+    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
+
+def print_pdf(browser:str, page:Path, timeout:int=120) -> Path|None:
+    "Print one HTML page to `report.pdf` beside it with headless Chromium; return the PDF path, or None on failure."
+    import tempfile
+    target = page.parent / "report.pdf"
+    with tempfile.TemporaryDirectory() as profile:
+        try:
+            done = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={target}",
+                                   page.resolve().as_uri()], capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("printing %s to PDF timed out after %d s", page, timeout)
+            return None
+    if done.returncode != 0 or not target.exists():
+        log.warning("printing %s to PDF failed: %s", page, done.stderr.decode(errors="replace")[-500:])
+        return None
+    return target
+
+def print_pdfs(browser:str, pages:list[Path], workers:int=2) -> list[Path|None]:
+    "Print report pages to PDF, `workers` Chromium processes at a time."
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda page: print_pdf(browser, page), pages))
+
+# %% ../nbs/11_publish.ipynb #c047
 def _write_page(path:Path, html:str):
     "Write a page, warning when it refers to other hosts, because then it needs the network."
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -376,20 +442,26 @@ def _write_page(path:Path, html:str):
         log.warning("%s: refers to %d addresses on other hosts, so it needs the network for them: %s",
                     path, len(outside), ", ".join(outside[:3]))
 
-def _publish_builtin(run_dir:Path, entries:list[dict], title:str, lang:str) -> Path:
-    "Write the report pages and the index with nbconvert, and return the index path."
+def _publish_builtin(run_dir:Path, entries:list[dict], title:str, lang:str, pdf:bool=True) -> Path:
+    "Write the report pages (and a PDF of each) and the index with nbconvert, and return the index path."
     site = run_dir / "site"
     published = [e for e in entries if e["published"]]
+    browser = find_chromium() if pdf else None
+    if pdf and browser is None:
+        log.warning("no Chromium found, so the site has no PDF reports. Install Debian's chromium to get them")
     for i, entry in enumerate(published, start=1):
         log.info("report page %d of %d: %s", i, len(published), entry["report_dir"])
         depth = len(PurePosixPath(entry["report_dir"]).parts)
+        links = nav_links(entry, published, lang)
+        if browser: links.append({"href": "report.pdf", "text": site_label("pdf", lang)})
         html = report_html(run_dir / entry["report_dir"] / "report.ipynb", _page_title(entry, lang),
-                           index_href="../" * depth + "index.html", lang=lang)
+                           index_href="../" * depth + "index.html", lang=lang, links=links)
         _write_page(site / entry["report_dir"] / "index.html", html)
+    if browser: print_pdfs(browser, [site / e["report_dir"] / "index.html" for e in published])
     _write_page(site / "index.html", index_html(entries, title, lang))
     return site / "index.html"
 
-# %% ../nbs/11_publish.ipynb #c043
+# %% ../nbs/11_publish.ipynb #c048
 def _render_quarto(source:Path):
     "Run `quarto render` on the project in `source`, raising a `PublishError` with Quarto's own message when it fails."
     command = [shutil.which("quarto") or "quarto", "render", str(source)]
@@ -409,12 +481,13 @@ def _publish_quarto(run_dir:Path, entries:list[dict], title:str, lang:str) -> Pa
                            f"Fix: check that {run_dir / 'site_src' / '_quarto.yml'} still has output-dir: ../site")
     return index
 
-# %% ../nbs/11_publish.ipynb #c044
+# %% ../nbs/11_publish.ipynb #c049
 def publish_site(
     run_dir:str|Path, # finished run folder: runs.csv and reports/
     title:str="ecom-insights", # site title
     lang:str="zh-CN", # language of the labels: 'zh-CN' or 'en'
     renderer:str="auto", # 'builtin', 'quarto', or 'auto': Quarto when a `quarto` command is on PATH
+    pdf:bool=True, # also write a PDF of each report
 ) -> Path:
     "Publish a run folder as a static website in its `site/` folder and return the path of `site/index.html`."
     run_dir = Path(run_dir)
@@ -423,4 +496,4 @@ def publish_site(
     entries = read_run(run_dir)
     log.info("publishing %d reports of %s with the %s renderer", len(entries), run_dir, engine)
     if engine == "quarto": return _publish_quarto(run_dir, entries, title, lang)
-    return _publish_builtin(run_dir, entries, title, lang)
+    return _publish_builtin(run_dir, entries, title, lang, pdf)

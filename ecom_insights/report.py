@@ -23,7 +23,8 @@ from .metrics import Scope
 # %% auto #0
 __all__ = ['CHANGED_KPIS', 'TILES', 'MONEY_KPIS', 'TILE_CSS', 'Report', 'metrics_record', 'save_metrics', 'title_html',
            'format_kpi', 'kpi_tiles_html', 'narrative', 'narrative_html', 'table_html', 'notice_html', 'no_data_text',
-           'top_html', 'ledger_html', 'daily_chart', 'chart_html', 'daily_chart_html', 'section']
+           'top_html', 'ledger_html', 'daily_chart', 'axis_formatter', 'chart_html', 'category_chart_html',
+           'daily_chart_html', 'section']
 
 # %% ../nbs/09_report.ipynb #c004
 @dataclass
@@ -119,12 +120,15 @@ def kpi_tiles_html(report:Report) -> str:
             f'<div class="kpi-value">{format_kpi(report, key, value)}</div>'
             f'<div class="kpi-change {trend}">{label("pop_change", report.lang)} {format_pct(delta, report.lang, signed=True)}</div>'
             f'<div class="kpi-previous">{label("previous", report.lang)} {format_kpi(report, key, before)}</div></div>')
-    return f'<style>{TILE_CSS}</style><div class="kpis">{"".join(tiles)}</div>'
+    # Chinese dashboards show a rise in red and a fall in green (红涨绿跌); English ones the other way round.
+    convention = "rise-red" if report.lang == "zh-CN" else "rise-green"
+    return f'<style>{TILE_CSS}</style><div class="kpis {convention}">{"".join(tiles)}</div>'
 
 TILE_CSS = """.kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 16px}
 .kpi{border:1px solid #dde3ea;border-radius:8px;padding:10px 14px;min-width:150px;background:#fafcff}
 .kpi-label{font-size:12px;color:#5a6b7d}.kpi-value{font-size:22px;font-weight:600;margin:2px 0}
-.kpi-change,.kpi-previous{font-size:12px;color:#5a6b7d}.kpi-change.up{color:#2e7d4f}.kpi-change.down{color:#b03a2e}
+.kpi-change,.kpi-previous{font-size:12px;color:#5a6b7d}
+.rise-green .kpi-change.up,.rise-red .kpi-change.down{color:#2e7d4f}.rise-green .kpi-change.down,.rise-red .kpi-change.up{color:#b03a2e}
 table.report-table{border-collapse:collapse;margin:6px 0 14px;font-size:13px}
 table.report-table th,table.report-table td{border-bottom:1px solid #e3e8ee;padding:4px 10px;text-align:right}
 table.report-table th.text,table.report-table td.text{text-align:left}
@@ -139,7 +143,7 @@ def narrative(report:Report) -> list[str]:
     zh = lang == "zh-CN"
     if not report.has_orders:
         where = f"{label(report.scope.kind, lang) if report.scope.kind != 'all' else ''} {report.name}".strip()
-        return [f"{where}在{format_period(report.start, report.end, lang)}期间没有订单（no orders）；客单价不适用。" if zh else
+        return [f"{where}在{format_period(report.start, report.end, lang)}期间没有订单；客单价不适用。" if zh else
                 f"No orders for {report.scope.kind} {report.name} between {format_date(report.start, lang)} and "
                 f"{format_date(report.end, lang)}; the average order value is not available."]
     out = [f"本期净销售额{money(k['revenue'])}，订单数{num(k['orders'])}，客单价{money(k['aov'])}。" if zh else
@@ -230,12 +234,19 @@ def daily_chart(report:Report):
                 label="7日均值" if report.lang == "zh-CN" else "7-day mean")
     ax.set_title(f"{label('daily_revenue', report.lang)} · {report.name}")
     ax.set_ylabel(f"{label('revenue', report.lang)} ({report.currency})")
-    ax.yaxis.set_major_formatter(lambda value, _: format_number(value, report.lang))
+    ax.yaxis.set_major_formatter(axis_formatter(series["revenue"].max(), report.lang))
+    ax.set_xlim(series["day"].min(), series["day"].max())
     ax.legend(frameon=False)
     fig.autofmt_xdate()
     return fig
 
 # %% ../nbs/09_report.ipynb #c018
+def axis_formatter(largest:float, lang:str):
+    "A tick formatter that writes every tick of an axis in one unit: 万 in Chinese once the axis reaches 10,000."
+    if lang == "zh-CN" and largest >= 1e4: return lambda value, _: f"{value / 1e4:,.1f}万"
+    return lambda value, _: f"{value:,.0f}"
+
+# %% ../nbs/09_report.ipynb #c019
 def chart_html(fig, alt:str) -> str:
     "A matplotlib figure as an embedded PNG image with alternative text, closing the figure."
     import base64
@@ -248,13 +259,25 @@ def chart_html(fig, alt:str) -> str:
     data = base64.b64encode(buffer.getvalue()).decode()
     return f'<img class="chart" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
+def category_chart_html(report:Report) -> str:
+    "A bar chart of the period's top categories by net revenue, or nothing when there are none."
+    if not report.has_orders: return ""
+    top = m.breakdown(report.con, "category", report.scope, report.start, report.end).head(report.top_n)
+    top = top[top["key"].astype(str).ne("") & (top["revenue"] > 0)]
+    if top.empty: return ""
+    from ecom_insights.charts import bar_chart
+    title = f"{label('top_categories', report.lang)} · {report.name}"
+    fig = bar_chart(list(top["key"]), list(top["revenue"]), title, f"{label('revenue', report.lang)} ({report.currency})",
+                    formatter=axis_formatter(top["revenue"].max(), report.lang))
+    return chart_html(fig, title)
+
 def daily_chart_html(report:Report) -> str:
     "The daily revenue chart as an image, or a notice when the period has no orders."
     fig = daily_chart(report)
     if fig is None: return notice_html(no_data_text(report))
     return chart_html(fig, f"{label('daily_revenue', report.lang)} · {report.name}")
 
-# %% ../nbs/09_report.ipynb #c020
+# %% ../nbs/09_report.ipynb #c021
 def section(report:Report, key:str) -> str:
     "An h2 heading for section `key` in the report's language."
     return f"<h2>{html.escape(label(key, report.lang))}</h2>"

@@ -215,7 +215,7 @@ def run_plan(
     result = RunResult(run_dir, rows)
     if publish:
         from ecom_insights.publish import publish_site
-        result.site = publish_site(run_dir, title=plan.name, lang=plan.language)
+        result.site = publish_site(run_dir, title=plan.name, lang=plan.language, pdf=plan.pdf)
     return result
 
 # %% ../nbs/10_runner.ipynb #c017

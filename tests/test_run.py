@@ -31,7 +31,7 @@ def small_plan(tmp_path, **extra) -> str:
                                                                   "columns": {"customer": "user_id"}}}},
             "scopes": {"stores": "all", "regions": "all"},
             "date_ranges": [{"start": "2024-03-01", "end": "2024-03-31"}],
-            "output": str(tmp_path / "plan-output"), "workers": 2, **extra}
+            "output": str(tmp_path / "plan-output"), "workers": 2, "pdf": False, **extra}
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(plan, allow_unicode=True))
     return str(path)
@@ -132,6 +132,24 @@ def test_validate_checks_without_running(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "5 reports would run" in printed and "guest order (no customer id)" in printed
     assert (out / "warehouse.duckdb").exists() and not (out / "reports").exists()
+
+
+def test_unknown_scope_ids_rejected(tmp_path, capsys):
+    plan = small_plan(tmp_path, scopes={"stores": ["S1", "S9"], "regions": ["Eastt"]})
+    assert main(["run", plan, "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "scopes.stores names stores the data does not have: 'S9'" in err
+    assert "Known stores: S1, S2, S3" in err
+    assert not (tmp_path / "run" / "reports").exists()
+    plan = small_plan(tmp_path, scopes={"regions": ["Eastt"]})
+    assert main(["run", plan, "--output", str(tmp_path / "run2")]) == 2
+    assert "'Eastt' (did you mean 'East'?)" in capsys.readouterr().err
+
+
+def test_invalid_timezone_exits_2(tmp_path, capsys):
+    plan = small_plan(tmp_path, timezone="Asia/Shangai")
+    assert main(["validate", plan]) == 2
+    assert "timezone 'Asia/Shangai' is not a known time zone; did you mean 'Asia/Shanghai'?" in capsys.readouterr().err
 
 
 def test_invalid_plan_exits_2_with_message(tmp_path, capsys):

@@ -73,8 +73,10 @@ def test_index_and_every_report_page(browser, site_url, demo_run):
         assert status == 200 and not errors, (href, errors)
         loaded = images_loaded(report)
         assert loaded and all(loaded), f"{href}: a chart is missing or broken"
-        back = report.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
-        assert any(b.endswith("/index.html") and b.count("/") == site_url.count("/") for b in back), href
+        targets = report.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+        assert site_url in targets, f"{href}: no link back to the index"
+        for target in targets:  # previous and next period, region report, PDF
+            assert report.request.get(target).status == 200, (href, target)
         text = report.inner_text("body")
         assert "净销售额" in text and "客单价" in text  # the demo runs in Chinese
         if i == 0: report.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
@@ -87,3 +89,21 @@ def test_pages_need_no_network(demo_run):
     assert len(pages) > 1
     for page in pages:
         assert not external_resources(page.read_text(encoding="utf-8")), page
+
+
+def test_every_report_has_a_pdf(demo_run):
+    pages = list((demo_run.site.parent / "reports").rglob("index.html"))
+    assert pages
+    for page in pages:
+        pdf = page.parent / "report.pdf"
+        assert pdf.read_bytes()[:5] == b"%PDF-", pdf
+        assert pdf.stat().st_size > 20_000  # text, fonts and the embedded charts
+
+
+def test_store_page_links_to_its_region(browser, site_url, demo_run):
+    first_store = next(p for p in sorted((demo_run.site.parent / "reports").glob("store-*/*/index.html")))
+    page, _, _ = open_page(browser, urljoin(site_url, first_store.relative_to(demo_run.site.parent).as_posix()))
+    page.click("text=所属地区报告")
+    assert "/reports/region-" in page.url
+    assert "地区报告" in page.inner_text("h1")
+    page.close()
