@@ -464,9 +464,14 @@ def _publish_builtin(run_dir:Path, entries:list[dict], title:str, lang:str, pdf:
 # %% ../nbs/11_publish.ipynb #c048
 def _render_quarto(source:Path):
     "Run `quarto render` on the project in `source`, raising a `PublishError` with Quarto's own message when it fails."
+    import os
+
+    from ecom_insights.charts import cjk_font_path
     command = [shutil.which("quarto") or "quarto", "render", str(source)]
     log.info("running %s", " ".join(command))
-    done = subprocess.run(command, capture_output=True, text=True)
+    # Typst also reads its font folders from this variable, for Quarto versions that ignore `font-paths`.
+    env = {**os.environ, "TYPST_FONT_PATHS": str(Path(cjk_font_path()).parent)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-20:])
         raise PublishError(f"quarto render {source} failed with exit code {done.returncode}:\n{tail}\n"
