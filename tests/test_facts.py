@@ -1,0 +1,122 @@
+"""Facts checked against figures computed separately with pandas from the raw public data: the change against the
+previous period, the contributions that add up to it, and the anomaly days; and every number of every sentence
+traced back to a fact."""
+from __future__ import annotations
+
+import glob
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecom_insights.facts import (
+    ANOMALY_WIDTH,
+    ANOMALY_WINDOW,
+    MAD_TO_SD,
+    anomaly_facts,
+    check_numbers,
+    compute_facts,
+    contributions,
+    headline_fact,
+    render,
+    write_insights,
+)
+from ecom_insights.metrics import Scope
+from ecom_insights.warehouse import connect
+
+from conftest import DATA
+
+RETAIL_NON_PRODUCT = {"POST", "DOT", "C2", "M", "S", "D", "B", "CRUK", "AMAZONFEE", "BANK CHARGES"}
+UK_JUNE = (Scope("region", "United Kingdom"), "2011-06-01", "2011-06-30")
+
+
+@pytest.fixture(scope="module")
+def retail_daily():
+    """Online Retail UK product lines by day and item, computed from the raw files."""
+    files = sorted(glob.glob(str(DATA / "online-retail" / "by-day" / "*.csv")))
+    raw = pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False, na_values=[""]) for f in files]).drop_duplicates()
+    code = raw["StockCode"].str.upper()
+    lines = raw[~code.isin(RETAIL_NON_PRODUCT) & ~code.str.startswith("GIFT_") & (raw["Country"] == "United Kingdom")].copy()
+    lines["UnitPrice"] = lines["UnitPrice"].astype(float)
+    lines = lines[lines["UnitPrice"] > 0]
+    lines["revenue"] = lines["Quantity"].astype(float) * lines["UnitPrice"]
+    lines["day"] = pd.to_datetime(lines["InvoiceDate"]).dt.normalize()
+    return lines
+
+
+def test_pop_change_equals_independent(online_retail_run, retail_daily):
+    with connect(online_retail_run.run_dir / "warehouse.duckdb") as con:
+        facts = {f.id: f for f in compute_facts(con, *UK_JUNE)}
+    june = retail_daily[retail_daily["day"].between("2011-06-01", "2011-06-30")]["revenue"].sum()
+    may = retail_daily[retail_daily["day"].between("2011-05-02", "2011-05-31")]["revenue"].sum()
+    fact = facts["pop_change:revenue"]
+    assert fact.values["current"] == pytest.approx(june, abs=0.01)
+    assert fact.values["previous"] == pytest.approx(may, abs=0.01)
+    assert fact.values["change"] == pytest.approx((june - may) / may, abs=1e-4)
+
+
+def test_contributions_add_up_and_match(online_retail_run, retail_daily):
+    with connect(online_retail_run.run_dir / "warehouse.duckdb") as con:
+        parts = contributions(con, *UK_JUNE, by="item")
+    june = retail_daily[retail_daily["day"].between("2011-06-01", "2011-06-30")].groupby("StockCode")["revenue"].sum()
+    may = retail_daily[retail_daily["day"].between("2011-05-02", "2011-05-31")].groupby("StockCode")["revenue"].sum()
+    expected = june.sub(may, fill_value=0.0)
+    assert parts["change"].sum() == pytest.approx(expected.sum(), abs=0.05)
+    assert parts["share_of_change"].sum() == pytest.approx(1.0, abs=1e-9)
+    for row in parts.head(5).itertuples():
+        assert row.change == pytest.approx(expected[row.key], abs=0.01), row.key
+
+
+def test_anomaly_days_match_independent(online_retail_run, retail_daily):
+    with connect(online_retail_run.run_dir / "warehouse.duckdb") as con:
+        found = {f.values["day"] for f in anomaly_facts(con, *UK_JUNE)}
+    days = pd.date_range(pd.Timestamp("2011-06-01") - pd.Timedelta(days=ANOMALY_WINDOW), "2011-06-30")
+    daily = retail_daily.groupby("day")["revenue"].sum().reindex(days, fill_value=0.0)
+    expected = set()
+    for day in pd.date_range("2011-06-01", "2011-06-30"):
+        history = daily[day - pd.Timedelta(days=ANOMALY_WINDOW): day - pd.Timedelta(days=1)].to_numpy()
+        median = np.median(history)
+        spread = max(ANOMALY_WIDTH * MAD_TO_SD * np.median(np.abs(history - median)), 0.1 * abs(median))
+        if not median - spread <= daily[day] <= median + spread: expected.add(str(day.date()))
+    assert found == expected
+    assert found  # June 2011 has days outside the band (the shop does not trade on Saturdays)
+
+
+def test_olist_store_facts_are_consistent(olist_run):
+    import json
+    record = json.loads(next(olist_run.run_dir.glob("reports/store-*/2018-04-01_2018-06-30/metrics.json")).read_text())
+    with connect(olist_run.run_dir / "warehouse.duckdb") as con:
+        facts = {f.id: f for f in compute_facts(con, Scope("store", record["scope_id"]), record["start"], record["end"])}
+    assert facts["pop_change:revenue"].values["current"] == record["revenue"]
+    assert facts["pop_change:revenue"].values["previous"] == record["previous"]["revenue"]
+
+
+@pytest.mark.parametrize("plan_run", ["demo_run", "online_retail_run", "olist_run"])
+def test_every_sentence_number_is_a_fact(plan_run, request):
+    run = request.getfixturevalue(plan_run)
+    runs = pd.read_csv(run.run_dir / "runs.csv", dtype=str, keep_default_na=False)
+    with connect(run.run_dir / "warehouse.duckdb") as con:
+        currency = dict(con.execute("SELECT key, value FROM meta").fetchall())["currency"]
+        for row in runs.head(6).itertuples():
+            scope = Scope(row.scope_kind, row.scope_id)
+            facts = [headline_fact(con, scope, row.start, row.end)] + compute_facts(con, scope, row.start, row.end)
+            insights = write_insights(facts, currency)
+            assert insights["sentences"], row.scope_id
+            by_id = {f.id: f for f in facts}
+            for sentence in insights["sentences"]:
+                cited = [by_id[i] for i in sentence["fact_ids"]]
+                assert check_numbers(sentence["text"], cited, sentence["lang"]) == [], sentence["text"]
+
+
+def test_every_fact_kind_renders_in_both_languages(demo_run):
+    with connect(demo_run.run_dir / "warehouse.duckdb") as con:
+        scope = Scope("store", "S01")
+        facts = [headline_fact(con, scope, "2025-12-01", "2025-12-28")] + compute_facts(con, scope, "2025-12-01", "2025-12-28")
+    kinds = {}
+    for f in facts: kinds.setdefault(f.kind, f)
+    assert set(kinds) >= {"headline", "pop_change", "yoy_change", "contribution", "top_mover", "concentration", "data_quality"}
+    for fact in kinds.values():
+        for lang in ("zh-CN", "en"):
+            text = render(fact, lang, "CNY")
+            assert check_numbers(text, [fact], lang) == [], text
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in text) or lang == "en"
