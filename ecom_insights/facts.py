@@ -21,9 +21,10 @@ from .metrics import Scope
 
 # %% auto #0
 __all__ = ['MIN_ORDERS', 'THRESHOLD', 'ANOMALY_WINDOW', 'ANOMALY_WIDTH', 'MAD_TO_SD', 'CONCENTRATION_SHARE', 'TEMPLATES',
-           'SUMMARY_PER_KIND', 'Fact', 'welch_t', 'year_earlier', 'change_facts', 'contributions', 'contribution_facts',
-           'anomaly_band', 'anomaly_facts', 'mover_facts', 'concentration_facts', 'data_quality_facts', 'compute_facts',
-           'headline_fact', 'render', 'summary_facts', 'write_insights', 'check_numbers']
+           'SUMMARY_PER_KIND', 'log', 'Fact', 'welch_t', 'year_earlier', 'change_facts', 'contributions',
+           'contribution_facts', 'anomaly_band', 'anomaly_facts', 'mover_facts', 'concentration_facts',
+           'data_quality_facts', 'compute_facts', 'headline_fact', 'render', 'summary_facts', 'write_insights',
+           'check_numbers', 'narrate']
 
 # %% ../nbs/06a_facts.ipynb #c004
 @dataclass
@@ -297,7 +298,7 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9_.,])[-+]?\d[\d,]*(?:\.\d+)?(?:万|亿|%)?"
 def _tokens(text:str, facts:list[Fact], lang:str) -> list[str]:
     "The numbers a sentence states, after removing the facts' names, keys and dates, which may hold digits."
     for f in facts:
-        for key, value in f.values.items():
+        for value in f.values.values():
             if isinstance(value, str) and value:
                 text = text.replace(format_date(value, lang), " ") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else text.replace(value, " ")
     return _NUMBER.findall(text)
@@ -315,3 +316,50 @@ def check_numbers(text:str, facts:list[Fact], lang:str) -> list[str]:
     "The numbers in `text` that equal no value of `facts` after display rounding (empty when the sentence is true)."
     numbers = [v for f in facts for v in f.values.values() if isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None]
     return [t for t in _tokens(text, facts, lang) if not any(_matches(t, n) for n in numbers)]
+
+# %% ../nbs/06a_facts.ipynb #c026
+import json as _json
+import logging
+import os
+import urllib.error
+import urllib.request
+
+log = logging.getLogger("ecom_insights.facts")
+
+def _ask(url:str, model:str, key_env:str, prompt:str, timeout:float) -> str:
+    "Send one chat request to an OpenAI-compatible endpoint and return the reply's text."
+    body = _json.dumps({"model": model, "temperature": 0, "messages": [
+        {"role": "system", "content": "Rephrase the sentences for a business reader. Keep every number exactly as written. "
+                                      "Add no number, date or claim of your own. Reply with the sentences only, one per line."},
+        {"role": "user", "content": prompt}]}).encode()
+    headers = {"Content-Type": "application/json"}
+    key = os.environ.get(key_env or "")
+    if key: headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(url.rstrip("/") + "/chat/completions", data=body, headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return _json.loads(response.read())["choices"][0]["message"]["content"].strip()
+
+# %% ../nbs/06a_facts.ipynb #c027
+def narrate(
+    sentences:list[dict], # the summary's template sentences in one language: {"lang", "text", "fact_ids"}
+    facts:list[Fact], # the facts they cite
+    narrator:dict|None, # {"url", "model", "api_key_env"} or None
+    timeout:float=30, # seconds to wait for the endpoint
+) -> tuple[list[str], str]:
+    "The narrator's rephrasing when every number in it is a fact's, else the template sentences; and why."
+    templates = [s["text"] for s in sentences]
+    if not narrator or not narrator.get("url"): return templates, "no narrator configured"
+    lang = sentences[0]["lang"] if sentences else "en"
+    prompt = _json.dumps({"language": lang, "sentences": templates, "facts": [f.values for f in facts]}, ensure_ascii=False, default=str)
+    try:
+        reply = _ask(narrator["url"], narrator.get("model", ""), narrator.get("api_key_env", ""), prompt, timeout)
+    except (urllib.error.URLError, OSError, KeyError, ValueError, IndexError) as exc:
+        log.warning("narrator at %s failed (%s): the template sentences are used", narrator["url"], exc.__class__.__name__)
+        return templates, f"narrator failed: {exc.__class__.__name__}"
+    lines = [line.strip() for line in reply.splitlines() if line.strip()]
+    invented = [t for line in lines for t in check_numbers(line, facts, lang)]
+    if invented or not lines:
+        reason = f"narrator text refused: {', '.join(invented)} not in the facts" if invented else "narrator text refused: empty reply"
+        log.warning("%s; the template sentences are used", reason)
+        return templates, reason
+    return lines, "narrator text used: every number matches a fact"

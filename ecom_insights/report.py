@@ -22,9 +22,9 @@ from .metrics import Scope
 
 # %% auto #0
 __all__ = ['CHANGED_KPIS', 'TILES', 'MONEY_KPIS', 'TILE_CSS', 'Report', 'metrics_record', 'save_metrics', 'title_html',
-           'format_kpi', 'kpi_tiles_html', 'narrative', 'narrative_html', 'table_html', 'notice_html', 'no_data_text',
-           'top_html', 'ledger_html', 'daily_chart', 'axis_formatter', 'chart_html', 'category_chart_html',
-           'daily_chart_html', 'section']
+           'format_kpi', 'kpi_tiles_html', 'no_orders_text', 'compute_insights', 'narrative', 'save_insights',
+           'narrative_html', 'table_html', 'notice_html', 'no_data_text', 'top_html', 'ledger_html', 'daily_chart',
+           'axis_formatter', 'chart_html', 'category_chart_html', 'daily_chart_html', 'section']
 
 # %% ../nbs/09_report.ipynb #c004
 @dataclass
@@ -40,6 +40,8 @@ class Report:
     name: str = "" # display name of the scope
     metrics: dict = field(default_factory=dict) # KPIs of the period
     previous: dict = field(default_factory=dict) # KPIs of the previous period of equal length
+    insights: dict|None = None # facts and sentences, once compute_insights has run
+    summary: list|None = None # the executive summary's sentences in the report's language
 
     @classmethod
     def open(cls, warehouse:str, kind:str, scope_id:str, start:str, end:str, lang:str="zh-CN", top_n:int=10) -> Report:
@@ -135,32 +137,44 @@ table.report-table th.text,table.report-table td.text{text-align:left}
 .notice{padding:10px 14px;background:#fff7e6;border-left:4px solid #e0a030;margin:8px 0}"""
 
 # %% ../nbs/09_report.ipynb #c011
+def no_orders_text(report:Report) -> str:
+    "The sentence that stands for the summary of a period without orders."
+    lang = report.lang
+    where = f"{label(report.scope.kind, lang) if report.scope.kind != 'all' else ''} {report.name}".strip()
+    if lang == "zh-CN": return f"{where}在{format_period(report.start, report.end, lang)}期间没有订单；客单价不适用。"
+    return (f"No orders for {report.scope.kind} {report.name} between {format_date(report.start, lang)} and "
+            f"{format_date(report.end, lang)}; the average order value is not available.")
+
+def compute_insights(report:Report, narrator:dict|None=None) -> dict:
+    "The report's facts and summary sentences (see `ecom_insights.facts`), kept on the report and returned."
+    from ecom_insights import facts as fx
+    found = [fx.headline_fact(report.con, report.scope, report.start, report.end)]
+    found += fx.compute_facts(report.con, report.scope, report.start, report.end)
+    record = fx.write_insights(found, report.currency)
+    mine = [s for s in record["sentences"] if s["lang"] == report.lang]
+    by_id = {f.id: f for f in found}
+    texts, reason = fx.narrate(mine, [by_id[i] for s in mine for i in s["fact_ids"]], narrator)
+    used = texts != [s["text"] for s in mine]
+    record["narrator"] = {"used": used, "reason": reason}
+    if used:
+        cited = [i for s in mine for i in s["fact_ids"]]
+        record["sentences"] += [{"lang": report.lang, "text": t, "fact_ids": cited, "source": "narrator"} for t in texts]
+    report.insights, report.summary = record, texts
+    return record
+
 def narrative(report:Report) -> list[str]:
-    "A short written summary of the period in the report's language."
-    k, p, lang, cur = report.metrics, report.previous, report.lang, report.currency
-    money = lambda v: format_money(v, cur, lang)
-    num = lambda v: format_number(v, lang)
-    zh = lang == "zh-CN"
-    if not report.has_orders:
-        where = f"{label(report.scope.kind, lang) if report.scope.kind != 'all' else ''} {report.name}".strip()
-        return [f"{where}在{format_period(report.start, report.end, lang)}期间没有订单；客单价不适用。" if zh else
-                f"No orders for {report.scope.kind} {report.name} between {format_date(report.start, lang)} and "
-                f"{format_date(report.end, lang)}; the average order value is not available."]
-    out = [f"本期净销售额{money(k['revenue'])}，订单数{num(k['orders'])}，客单价{money(k['aov'])}。" if zh else
-           f"Net revenue was {money(k['revenue'])} from {num(k['orders'])} orders, an average order value of {money(k['aov'])}."]
-    delta = m.change(k["revenue"], p.get("revenue"))
-    if p.get("orders") and delta is not None:
-        rising = delta >= 0
-        word = ("增长" if rising else "下降") if zh else ("up" if rising else "down")
-        out.append(f"净销售额环比{word}{format_pct(abs(delta), lang)}（上期{money(p['revenue'])}）。" if zh else
-                   f"Revenue is {word} {format_pct(abs(delta), lang)} on the previous period ({money(p['revenue'])}).")
-    if k["customers"]:
-        out.append(f"共有{num(k['customers'])}位买家下单，其中新客{num(k['new_customers'])}位、老客{num(k['returning_customers'])}位。" if zh else
-                   f"{num(k['customers'])} customers ordered: {num(k['new_customers'])} new and {num(k['returning_customers'])} returning.")
-    if k["refunds"]:
-        out.append(f"退款金额{money(k['refunds'])}，退货率{format_pct(k['return_rate'], lang)}。" if zh else
-                   f"Refunds came to {money(k['refunds'])}, a return rate of {format_pct(k['return_rate'], lang)} of GMV.")
-    return out
+    "The executive summary: the headline and the strongest facts, as sentences in the report's language."
+    if not report.has_orders: return [no_orders_text(report)]
+    if report.summary is None: compute_insights(report)
+    return report.summary
+
+def save_insights(report:Report, output_dir:str|Path, narrator:dict|None=None) -> Path:
+    "Compute the report's insights (with the narrator, if one is given) and write insights.json into `output_dir`."
+    record = compute_insights(report, narrator)
+    path = Path(output_dir) / "insights.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return path
 
 # %% ../nbs/09_report.ipynb #c012
 def narrative_html(report:Report) -> str:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import charts, i18n, metrics, report
+from . import charts, facts, i18n, metrics, report
 from .core import get_logger
 from .metrics import resolve_periods, resolve_scopes, scope_name
 from .plan import Plan, check_report_parameters
@@ -72,7 +72,8 @@ def plan_jobs(plan:Plan, warehouse:Path, run_dir:Path) -> list[ReportJob]:
             folder = f"reports/{scope.kind}-{slug(scope.id)}/{period['start']}_{period['end']}"
             params = {"warehouse": str(warehouse.resolve()), PARAMETER_NAMES[scope.kind]: scope.id,
                       "start_date": period["start"], "end_date": period["end"], "lang": plan.language,
-                      "top_n": plan.top_n, "output_dir": str((run_dir / folder).resolve()), **plan.report_parameters}
+                      "top_n": plan.top_n, "output_dir": str((run_dir / folder).resolve()), **_narrator_parameters(plan),
+                      **plan.report_parameters}
             written = {**params, **plan.report_parameters_text}
             params = check_report_parameters(params, written, notebook, f"{plan.path or 'plan'} ({scope.kind} {scope.id})")
             region = scope.id if scope.kind == "region" else regions.get(scope.id)
@@ -80,14 +81,21 @@ def plan_jobs(plan:Plan, warehouse:Path, run_dir:Path) -> list[ReportJob]:
                                   period["label"], str(notebook), folder, params))
     return jobs
 
-# %% ../nbs/10_runner.ipynb #c009
+# %% ../nbs/10_runner.ipynb #c008
+def _narrator_parameters(plan:Plan) -> dict:
+    "Report parameters for the plan's narrator: its address, model and the name (never the value) of its key's variable."
+    if not plan.narrator: return {}
+    return {"narrator_url": plan.narrator["url"], "narrator_model": plan.narrator.get("model", ""),
+            "narrator_key_env": plan.narrator.get("api_key_env", "ECOM_INSIGHTS_NARRATOR_KEY")}
+
+# %% ../nbs/10_runner.ipynb #c010
 def job_key(job:ReportJob, warehouse_fingerprint:str) -> str:
     "Hash of everything a report's output depends on."
     digest = hashlib.sha256()
     digest.update(json.dumps(job.parameters, sort_keys=True).encode())
     digest.update(warehouse_fingerprint.encode())
     digest.update(Path(job.notebook).read_bytes())
-    for module in (report, metrics, i18n, charts): digest.update(inspect.getsource(module).encode())
+    for module in (report, metrics, facts, i18n, charts): digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]
 
 KEY_FILE = ".report-key"
@@ -98,7 +106,7 @@ def is_unchanged(job:ReportJob, run_dir:Path, key:str) -> bool:
     stored = folder / KEY_FILE
     return stored.exists() and stored.read_text() == key and (folder / "metrics.json").exists() and (folder / "report.ipynb").exists()
 
-# %% ../nbs/10_runner.ipynb #c011
+# %% ../nbs/10_runner.ipynb #c012
 KERNEL_NAME = "ecom-insights"
 
 def ensure_kernel() -> str:
@@ -114,7 +122,7 @@ def ensure_kernel() -> str:
     log.info("registered Jupyter kernel %s for %s", KERNEL_NAME, sys.executable)
     return KERNEL_NAME
 
-# %% ../nbs/10_runner.ipynb #c012
+# %% ../nbs/10_runner.ipynb #c013
 class ReportTimeout(Exception):
     "A report ran past its time limit."
 
@@ -146,7 +154,7 @@ def execute_job(job:ReportJob, run_dir:str, kernel:str, time_limit:int) -> dict:
         os.close(saved_stderr)
     return {"status": status, "seconds": round(time.monotonic() - started, 2), "error": error}
 
-# %% ../nbs/10_runner.ipynb #c013
+# %% ../nbs/10_runner.ipynb #c014
 def _short_error(exc:Exception) -> str:
     "The last line of a papermill error (the exception the notebook raised), or the exception itself."
     name = getattr(exc, "ename", type(exc).__name__)
@@ -166,7 +174,7 @@ def _kill_children():
         try: child.kill()
         except psutil.NoSuchProcess: pass
 
-# %% ../nbs/10_runner.ipynb #c015
+# %% ../nbs/10_runner.ipynb #c016
 RUNS_COLUMNS = ("scope_kind", "scope_id", "scope_name", "region", "start", "end", "label", "status", "seconds", "report_dir", "error")
 
 @dataclass
@@ -189,7 +197,7 @@ def write_runs(run_dir:Path, rows:list) -> Path:
         writer.writerows(rows)
     return path
 
-# %% ../nbs/10_runner.ipynb #c016
+# %% ../nbs/10_runner.ipynb #c017
 def run_dir_for(plan:Plan, output:str|Path|None=None) -> Path:
     "The run folder: `output` if given, else the plan's `output`, else outputs/<plan name>."
     folder = output or plan.output or f"outputs/{plan.name}"
@@ -218,7 +226,7 @@ def run_plan(
         result.site = publish_site(run_dir, title=plan.name, lang=plan.language, pdf=plan.pdf)
     return result
 
-# %% ../nbs/10_runner.ipynb #c017
+# %% ../nbs/10_runner.ipynb #c018
 def _execute(jobs:list, run_dir:Path, fingerprint:str, workers:int, time_limit:int, force:bool, on_done) -> list[dict]:
     "Execute the jobs not skipped in a pool of worker processes; return one row per job, in job order."
     rows = [dict(asdict(job), status="", seconds=0.0, error="") for job in jobs]
