@@ -214,6 +214,9 @@ def _rose(v, zh:bool, up:str="增长", down:str="下降") -> str:
 # %% ../nbs/06a_facts.ipynb #c020
 def _headline(f, ctx, zh):
     v = f.values
+    if not v["orders"]:
+        if zh: return f"{_day(v['start'], ctx)}至{_day(v['end'], ctx)}期间没有订单；客单价不适用。"
+        return f"No orders between {_day(v['start'], ctx)} and {_day(v['end'], ctx)}; the average order value is not available."
     if zh: return f"本期净销售额{_money(v['revenue'], ctx)}，订单数{_num(v['orders'], ctx)}，客单价{_money(v['aov'], ctx)}。"
     return f"Net revenue was {_money(v['revenue'], ctx)} from {_num(v['orders'], ctx)} orders, an average order value of {_money(v['aov'], ctx)}."
 
@@ -266,8 +269,9 @@ TEMPLATES = {"headline": _headline, "pop_change": _pop, "yoy_change": _yoy, "con
 def headline_fact(con, scope:Scope, start, end) -> Fact:
     "The period's headline KPIs, which every summary opens with."
     k = m.kpis(con, scope, start, end)
-    values = {"revenue": k["revenue"], "orders": k["orders"], "aov": k["aov"]}
-    return Fact("headline", "headline", "revenue", values, 1.0, bool(k["orders"]))
+    values = {"revenue": k["revenue"], "orders": k["orders"], "aov": k["aov"],
+              "start": str(pd.Timestamp(start).date()), "end": str(pd.Timestamp(end).date())}
+    return Fact("headline", "headline", "revenue", values, 1.0, True) # a period without orders says so
 
 def render(fact:Fact, lang:str, currency:str) -> str:
     "The sentence a fact's template writes in `lang`."

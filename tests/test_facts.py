@@ -13,6 +13,7 @@ from ecom_insights.facts import (
     ANOMALY_WIDTH,
     ANOMALY_WINDOW,
     MAD_TO_SD,
+    TEMPLATES,
     anomaly_facts,
     check_numbers,
     compute_facts,
@@ -66,28 +67,61 @@ def test_contributions_add_up_and_match(online_retail_run, retail_daily):
         assert row.change == pytest.approx(expected[row.key], abs=0.01), row.key
 
 
-def test_anomaly_days_match_independent(online_retail_run, retail_daily):
-    with connect(online_retail_run.run_dir / "warehouse.duckdb") as con:
-        found = {f.values["day"] for f in anomaly_facts(con, *UK_JUNE)}
-    days = pd.date_range(pd.Timestamp("2011-06-01") - pd.Timedelta(days=ANOMALY_WINDOW), "2011-06-30")
-    daily = retail_daily.groupby("day")["revenue"].sum().reindex(days, fill_value=0.0)
-    expected = set()
-    for day in pd.date_range("2011-06-01", "2011-06-30"):
+def independent_anomalies(by_day: pd.Series, start: str, end: str) -> set[str]:
+    """Days of [start, end] outside median ± 3 × 1.4826 × MAD of the 28 days before (10% of the median at least)."""
+    days = pd.date_range(pd.Timestamp(start) - pd.Timedelta(days=ANOMALY_WINDOW), end)
+    daily = by_day.reindex(days, fill_value=0.0)
+    found = set()
+    for day in pd.date_range(start, end):
         history = daily[day - pd.Timedelta(days=ANOMALY_WINDOW): day - pd.Timedelta(days=1)].to_numpy()
         median = np.median(history)
         spread = max(ANOMALY_WIDTH * MAD_TO_SD * np.median(np.abs(history - median)), 0.1 * abs(median))
-        if not median - spread <= daily[day] <= median + spread: expected.add(str(day.date()))
-    assert found == expected
+        if not median - spread <= daily[day] <= median + spread: found.add(str(day.date()))
+    return found
+
+
+def test_anomaly_days_match_independent(online_retail_run, retail_daily):
+    with connect(online_retail_run.run_dir / "warehouse.duckdb") as con:
+        found = {f.values["day"] for f in anomaly_facts(con, *UK_JUNE)}
+    assert found == independent_anomalies(retail_daily.groupby("day")["revenue"].sum(), "2011-06-01", "2011-06-30")
     assert found  # June 2011 has days outside the band (the shop does not trade on Saturdays)
 
 
-def test_olist_store_facts_are_consistent(olist_run):
-    import json
-    record = json.loads(next(olist_run.run_dir.glob("reports/store-*/2018-04-01_2018-06-30/metrics.json")).read_text())
+@pytest.fixture(scope="module")
+def olist_lines():
+    """Olist order items of orders not cancelled, with purchase day and English category, from the raw files."""
+    folder = DATA / "olist-sample"
+    orders = pd.read_csv(folder / "olist_orders_dataset.csv", dtype=str)
+    orders = orders[~orders["order_status"].isin({"canceled", "unavailable"})]
+    orders["day"] = pd.to_datetime(orders["order_purchase_timestamp"]).dt.normalize()
+    items = pd.read_csv(folder / "olist_order_items_dataset.csv", dtype={"order_id": str, "seller_id": str, "product_id": str})
+    products = pd.read_csv(folder / "olist_products_dataset.csv", dtype=str)
+    english = pd.read_csv(folder / "product_category_name_translation.csv", dtype=str).set_index("product_category_name")
+    products["category"] = products["product_category_name"].map(english["product_category_name_english"]).fillna(
+        products["product_category_name"]).fillna("")
+    lines = items.merge(orders[["order_id", "day"]], on="order_id").merge(products[["product_id", "category"]], on="product_id", how="left")
+    lines["category"] = lines["category"].fillna("")
+    return lines
+
+
+def test_olist_store_facts_match_independent(olist_run, olist_lines):
+    seller = olist_lines[olist_lines["day"].between("2018-04-01", "2018-06-30")].groupby("seller_id")["price"].sum().idxmax()
+    scope = (Scope("store", seller), "2018-04-01", "2018-06-30")
     with connect(olist_run.run_dir / "warehouse.duckdb") as con:
-        facts = {f.id: f for f in compute_facts(con, Scope("store", record["scope_id"]), record["start"], record["end"])}
-    assert facts["pop_change:revenue"].values["current"] == record["revenue"]
-    assert facts["pop_change:revenue"].values["previous"] == record["previous"]["revenue"]
+        facts = {f.id: f for f in compute_facts(con, *scope)}
+        parts = contributions(con, *scope)
+        anomalies = {f.values["day"] for f in anomaly_facts(con, *scope)}
+    mine = olist_lines[olist_lines["seller_id"] == seller]
+    now = mine[mine["day"].between("2018-04-01", "2018-06-30")]
+    before = mine[mine["day"].between("2017-12-31", "2018-03-31")]  # the 91 days before
+    fact = facts["pop_change:revenue"]
+    assert fact.values["current"] == pytest.approx(now["price"].sum(), abs=0.01)
+    assert fact.values["previous"] == pytest.approx(before["price"].sum(), abs=0.01)
+    expected = now.groupby("category")["price"].sum().sub(before.groupby("category")["price"].sum(), fill_value=0.0)
+    assert parts["change"].sum() == pytest.approx(fact.values["current"] - fact.values["previous"], abs=0.01)
+    for row in parts.head(3).itertuples():
+        assert row.change == pytest.approx(expected[row.key], abs=0.01), row.key
+    assert anomalies == independent_anomalies(mine.groupby("day")["price"].sum(), "2018-04-01", "2018-06-30")
 
 
 @pytest.mark.parametrize("plan_run", ["demo_run", "online_retail_run", "olist_run"])
@@ -114,9 +148,10 @@ def test_every_fact_kind_renders_in_both_languages(demo_run):
     with connect(demo_run.run_dir / "warehouse.duckdb") as con:
         scope = Scope("store", "S01")
         facts = [headline_fact(con, scope, "2025-12-01", "2025-12-28")] + compute_facts(con, scope, "2025-12-01", "2025-12-28")
+        facts += anomaly_facts(con, scope, "2025-01-01", "2025-12-31")  # a year holds days outside the band
     kinds = {}
     for f in facts: kinds.setdefault(f.kind, f)
-    assert set(kinds) >= {"headline", "pop_change", "yoy_change", "contribution", "top_mover", "concentration", "data_quality"}
+    assert set(kinds) == set(TEMPLATES)  # every kind a template exists for is rendered below
     for fact in kinds.values():
         for lang in ("zh-CN", "en"):
             text = render(fact, lang, "CNY")
