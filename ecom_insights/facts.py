@@ -22,9 +22,9 @@ from .metrics import Scope
 # %% auto #0
 __all__ = ['MIN_ORDERS', 'THRESHOLD', 'ANOMALY_WINDOW', 'ANOMALY_WIDTH', 'MAD_TO_SD', 'CONCENTRATION_SHARE', 'TEMPLATES',
            'SUMMARY_PER_KIND', 'log', 'Fact', 'welch_t', 'year_earlier', 'change_facts', 'contributions',
-           'contribution_facts', 'anomaly_band', 'anomaly_facts', 'mover_facts', 'concentration_facts',
-           'data_quality_facts', 'compute_facts', 'headline_fact', 'render', 'summary_facts', 'write_insights',
-           'check_numbers', 'narrate']
+           'contribution_facts', 'anomaly_band', 'anomaly_facts', 'trend_facts', 'two_proportion_z', 'funnel_facts',
+           'retention_facts', 'mover_facts', 'concentration_facts', 'data_quality_facts', 'compute_facts',
+           'headline_fact', 'render', 'summary_facts', 'write_insights', 'check_numbers', 'narrate']
 
 # %% ../nbs/06a_facts.ipynb #c004
 @dataclass
@@ -131,6 +131,86 @@ def anomaly_facts(con, scope:Scope, start, end) -> list[Fact]:
     return facts
 
 # %% ../nbs/06a_facts.ipynb #c014
+def _slope(values:np.ndarray) -> tuple[float, float]:
+    "Least-squares slope per day of `values` and its t statistic."
+    n = len(values)
+    if n < 7 or not values.any(): return 0.0, 0.0
+    x = np.arange(n) - (n - 1) / 2
+    slope = float((x * (values - values.mean())).sum() / (x ** 2).sum())
+    residual = values - values.mean() - slope * x
+    se = math.sqrt((residual ** 2).sum() / (n - 2) / (x ** 2).sum()) if n > 2 else 0.0
+    return slope, (slope / se if se > 0 else 0.0)
+
+def trend_facts(con, scope:Scope, start, end) -> list[Fact]:
+    "The weekly trend of daily revenue in the period, and how it changed from the previous period's."
+    now = m.daily(con, scope, start, end)["revenue"].to_numpy()
+    before = m.daily(con, scope, *m.previous_period(start, end))["revenue"].to_numpy()
+    slope, t = _slope(now)
+    previous_slope, _ = _slope(before)
+    weekly = 7 * slope / now.mean() if now.mean() else 0.0
+    previous_weekly = 7 * previous_slope / before.mean() if before.mean() else 0.0
+    values = {"weekly_change": round(weekly, 4), "previous_weekly_change": round(previous_weekly, 4)}
+    enough = m.kpis(con, scope, start, end)["orders"] >= MIN_ORDERS and len(now) >= 14
+    return [Fact("trend:revenue", "trend", "revenue", values, round(min(1.0, abs(t) / 4), 3) if enough else 0.0, enough and abs(t) >= 2)]
+
+# %% ../nbs/06a_facts.ipynb #c015
+def two_proportion_z(hits:int, total:int, previous_hits:int, previous_total:int) -> float:
+    "z statistic of the difference between two proportions (0 when either total is 0)."
+    if not total or not previous_total: return 0.0
+    pooled = (hits + previous_hits) / (total + previous_total)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / total + 1 / previous_total))
+    return (hits / total - previous_hits / previous_total) / se if se > 0 else 0.0
+
+def _funnel(con, scope:Scope, start, end) -> tuple[int, int]:
+    "Visitors (users with a view) and, of them, buyers (users with a buy) of the scope in the period."
+    where = "TRUE" if scope.kind == "all" else ("e.store_id = ?" if scope.kind == "store" else "s.region = ?")
+    params = [] if scope.kind == "all" else [scope.id]
+    row = con.execute(f"""WITH scoped AS (SELECT e.user_id, e.action FROM events e LEFT JOIN stores s USING (store_id)
+                                          WHERE {where} AND e.event_date BETWEEN ? AND ?),
+                               viewers AS (SELECT DISTINCT user_id FROM scoped WHERE action = 'view'),
+                               buyers AS (SELECT DISTINCT user_id FROM scoped WHERE action = 'buy')
+                          SELECT (SELECT COUNT(*) FROM viewers), (SELECT COUNT(*) FROM viewers JOIN buyers USING (user_id))""",
+                      params + [pd.Timestamp(start).date(), pd.Timestamp(end).date()]).fetchone()
+    return int(row[0] or 0), int(row[1] or 0)
+
+def funnel_facts(con, scope:Scope, start, end) -> list[Fact]:
+    "The view-to-buy conversion rate against the previous period, where there is an event log."
+    visitors, buyers = _funnel(con, scope, start, end)
+    previous_visitors, previous_buyers = _funnel(con, scope, *m.previous_period(start, end))
+    if not visitors or not previous_visitors: return []
+    z = two_proportion_z(buyers, visitors, previous_buyers, previous_visitors)
+    rate, previous_rate = buyers / visitors, previous_buyers / previous_visitors
+    values = {"rate": round(rate, 4), "previous_rate": round(previous_rate, 4), "visitors": visitors, "buyers": buyers}
+    enough = min(visitors, previous_visitors) >= 100
+    return [Fact("funnel:conversion_rate", "funnel", "conversion_rate", values, round(min(1.0, abs(z) / 4), 3) if enough else 0.0,
+                 enough and abs(z) >= 2)]
+
+# %% ../nbs/06a_facts.ipynb #c016
+def _retained(con, scope:Scope, start, end) -> tuple[int, int]:
+    "Customers of the period before `start` and how many of them ordered again in [start, end]."
+    where, params = scope.where()
+    before_start, before_end = m.previous_period(start, end)
+    row = con.execute(f"""WITH b AS (SELECT DISTINCT user_id FROM sales WHERE {where} AND status = 'completed'
+                                      AND user_id IS NOT NULL AND order_date BETWEEN ? AND ?),
+                               n AS (SELECT DISTINCT user_id FROM sales WHERE {where} AND status = 'completed'
+                                      AND user_id IS NOT NULL AND order_date BETWEEN ? AND ?)
+                          SELECT (SELECT COUNT(*) FROM b), (SELECT COUNT(*) FROM b JOIN n USING (user_id))""",
+                      params + [before_start, before_end] + params + [pd.Timestamp(start).date(), pd.Timestamp(end).date()]).fetchone()
+    return int(row[0]), int(row[1])
+
+def retention_facts(con, scope:Scope, start, end) -> list[Fact]:
+    "The share of the previous period's customers who ordered again, against the same share one period earlier."
+    customers, returned = _retained(con, scope, start, end)
+    previous_customers, previous_returned = _retained(con, scope, *m.previous_period(start, end))
+    if not customers or not previous_customers: return []
+    z = two_proportion_z(returned, customers, previous_returned, previous_customers)
+    values = {"rate": round(returned / customers, 4), "previous_rate": round(previous_returned / previous_customers, 4),
+              "customers": customers}
+    enough = min(customers, previous_customers) >= 50
+    return [Fact("retention:repeat", "retention", "retention", values, round(min(1.0, abs(z) / 4), 3) if enough else 0.0,
+                 enough and abs(z) >= 2)]
+
+# %% ../nbs/06a_facts.ipynb #c019
 def mover_facts(con, scope:Scope, start, end, n:int=2) -> list[Fact]:
     "The products whose revenue rose most and fell most against the previous period."
     now = m.breakdown(con, "item", scope, start, end).set_index("key")
@@ -151,7 +231,7 @@ def mover_facts(con, scope:Scope, start, end, n:int=2) -> list[Fact]:
             facts.append(Fact(f"top_mover:{direction}:{key}", "top_mover", "revenue", values, round(score, 3), True))
     return facts
 
-# %% ../nbs/06a_facts.ipynb #c015
+# %% ../nbs/06a_facts.ipynb #c020
 CONCENTRATION_SHARE = 0.3
 
 def concentration_facts(con, scope:Scope, start, end) -> list[Fact]:
@@ -189,7 +269,7 @@ def data_quality_facts(con, scope:Scope) -> list[Fact]:
     values = {"rows": rows, "share": round(share, 4), "reasons": len(removed)}
     return [Fact("data_quality:removed", "data_quality", "rows", values, round(min(1.0, share * 10), 3), share >= 0.01)]
 
-# %% ../nbs/06a_facts.ipynb #c017
+# %% ../nbs/06a_facts.ipynb #c022
 def compute_facts(con, scope:Scope, start, end) -> list[Fact]:
     "Every fact of a scope and period, strongest first."
     facts = change_facts(con, scope, start, end)
@@ -199,10 +279,13 @@ def compute_facts(con, scope:Scope, start, end) -> list[Fact]:
         facts += anomaly_facts(con, scope, start, end)
         facts += mover_facts(con, scope, start, end)
         facts += concentration_facts(con, scope, start, end)
+        facts += trend_facts(con, scope, start, end)
+        facts += retention_facts(con, scope, start, end)
+        facts += funnel_facts(con, scope, start, end)
     facts += data_quality_facts(con, scope)
     return sorted(facts, key=lambda f: -f.score)
 
-# %% ../nbs/06a_facts.ipynb #c019
+# %% ../nbs/06a_facts.ipynb #c024
 def _money(v, ctx): return format_money(v, ctx["currency"], ctx["lang"])
 def _pct(v, ctx): return format_pct(abs(v), ctx["lang"])
 def _num(v, ctx): return format_number(v, ctx["lang"])
@@ -211,7 +294,7 @@ def _day(v, ctx): return format_date(v, ctx["lang"])
 def _rose(v, zh:bool, up:str="增长", down:str="下降") -> str:
     return (up if v >= 0 else down) if zh else ("rose" if v >= 0 else "fell")
 
-# %% ../nbs/06a_facts.ipynb #c020
+# %% ../nbs/06a_facts.ipynb #c025
 def _headline(f, ctx, zh):
     v = f.values
     if not v["orders"]:
@@ -262,10 +345,29 @@ def _data_quality(f, ctx, zh):
     if zh: return f"数据清洗剔除了本范围{_num(v['rows'], ctx)}行数据（占{_pct(v['share'], ctx)}），详见数据质量台账。"
     return f"Cleaning removed {_num(v['rows'], ctx)} rows of this scope ({_pct(v['share'], ctx)} of its rows); see the data-quality ledger."
 
-TEMPLATES = {"headline": _headline, "pop_change": _pop, "yoy_change": _yoy, "contribution": _contribution, "anomaly": _anomaly,
+def _trend(f, ctx, zh):
+    v = f.values
+    if zh: return (f"净销售额呈{'上升' if v['weekly_change'] >= 0 else '下降'}趋势，平均每周{'增长' if v['weekly_change'] >= 0 else '下降'}"
+                   f"{_pct(v['weekly_change'], ctx)}（上期每周{_pct(v['previous_weekly_change'], ctx)}）。")
+    return (f"Net revenue is trending {'up' if v['weekly_change'] >= 0 else 'down'} by {_pct(v['weekly_change'], ctx)} a week "
+            f"({_pct(v['previous_weekly_change'], ctx)} a week in the previous period).")
+
+def _funnel_sentence(f, ctx, zh):
+    v = f.values
+    if zh: return f"访客转化率为{_pct(v['rate'], ctx)}（{_num(v['visitors'], ctx)}位访客中{_num(v['buyers'], ctx)}位购买），上期为{_pct(v['previous_rate'], ctx)}。"
+    return (f"{_pct(v['rate'], ctx)} of visitors bought ({_num(v['buyers'], ctx)} of {_num(v['visitors'], ctx)}), "
+            f"against {_pct(v['previous_rate'], ctx)} in the previous period.")
+
+def _retention(f, ctx, zh):
+    v = f.values
+    if zh: return f"上期的{_num(v['customers'], ctx)}位买家中有{_pct(v['rate'], ctx)}本期再次下单（再上期为{_pct(v['previous_rate'], ctx)}）。"
+    return (f"{_pct(v['rate'], ctx)} of the previous period's {_num(v['customers'], ctx)} customers ordered again "
+            f"({_pct(v['previous_rate'], ctx)} one period earlier).")
+
+TEMPLATES = {"headline": _headline, "trend": _trend, "funnel": _funnel_sentence, "retention": _retention, "pop_change": _pop, "yoy_change": _yoy, "contribution": _contribution, "anomaly": _anomaly,
              "top_mover": _mover, "concentration": _concentration, "data_quality": _data_quality}
 
-# %% ../nbs/06a_facts.ipynb #c021
+# %% ../nbs/06a_facts.ipynb #c026
 def headline_fact(con, scope:Scope, start, end) -> Fact:
     "The period's headline KPIs, which every summary opens with."
     k = m.kpis(con, scope, start, end)
@@ -296,7 +398,7 @@ def write_insights(facts:list[Fact], currency:str, langs=("zh-CN", "en"), summar
     sentences = [{"lang": lang, "text": render(f, lang, currency), "fact_ids": [f.id]} for lang in langs for f in chosen]
     return {"facts": [f.to_dict() for f in facts], "sentences": sentences}
 
-# %% ../nbs/06a_facts.ipynb #c023
+# %% ../nbs/06a_facts.ipynb #c028
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.,])[-+]?\d[\d,]*(?:\.\d+)?(?:万|亿|%)?") # CJK text may touch a number
 
 def _tokens(text:str, facts:list[Fact], lang:str) -> list[str]:
@@ -321,7 +423,7 @@ def check_numbers(text:str, facts:list[Fact], lang:str) -> list[str]:
     numbers = [v for f in facts for v in f.values.values() if isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None]
     return [t for t in _tokens(text, facts, lang) if not any(_matches(t, n) for n in numbers)]
 
-# %% ../nbs/06a_facts.ipynb #c026
+# %% ../nbs/06a_facts.ipynb #c031
 import json as _json
 import logging
 import os
@@ -343,7 +445,7 @@ def _ask(url:str, model:str, key_env:str, prompt:str, timeout:float) -> str:
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return _json.loads(response.read())["choices"][0]["message"]["content"].strip()
 
-# %% ../nbs/06a_facts.ipynb #c027
+# %% ../nbs/06a_facts.ipynb #c032
 def narrate(
     sentences:list[dict], # the summary's template sentences in one language: {"lang", "text", "fact_ids"}
     facts:list[Fact], # the facts they cite
