@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import metrics as m
@@ -24,7 +25,8 @@ from .metrics import Scope
 __all__ = ['CHANGED_KPIS', 'TILES', 'MONEY_KPIS', 'TILE_CSS', 'Report', 'metrics_record', 'save_metrics', 'title_html',
            'format_kpi', 'kpi_tiles_html', 'no_orders_text', 'compute_insights', 'narrative', 'save_insights',
            'narrative_html', 'table_html', 'notice_html', 'no_data_text', 'top_html', 'ledger_html', 'daily_chart',
-           'axis_formatter', 'chart_html', 'category_chart_html', 'daily_chart_html', 'section']
+           'axis_formatter', 'chart_html', 'category_chart_html', 'daily_chart_html', 'funnel_html', 'rfm_html',
+           'cohort_html', 'section']
 
 # %% ../nbs/09_report.ipynb #c004
 @dataclass
@@ -292,6 +294,47 @@ def daily_chart_html(report:Report) -> str:
     return chart_html(fig, f"{label('daily_revenue', report.lang)} · {report.name}")
 
 # %% ../nbs/09_report.ipynb #c021
+def funnel_html(report:Report) -> str:
+    "The view → cart → buy funnel of the period: users per step, conversion rates and their change."
+    from ecom_insights import users
+    lang = report.lang
+    try:
+        steps = users.funnel(report.con, report.scope, report.start, report.end)
+    except users.EventLogMissing:
+        return notice_html("转化漏斗需要行为日志（浏览、加购、购买），本数据只有订单。" if lang == "zh-CN" else
+                           "The funnel needs a behaviour event log (views, carts, buys); these sources hold orders only.")
+    shown = pd.DataFrame({"step": [label(s, lang) for s in steps["step"]], "users": [format_number(v, lang) for v in steps["users"]],
+                          "rate": [format_pct(v, lang) for v in steps["rate"]],
+                          "change": [format_pct(v, lang, signed=True) for v in steps["change"]]})
+    return table_html(shown, [label(c, lang) for c in ("step", "users", "conversion_rate", "pop_change")])
+
+# %% ../nbs/09_report.ipynb #c022
+def rfm_html(report:Report) -> str:
+    "Customers and revenue per RFM segment, from all orders up to the period's last day."
+    from ecom_insights import users
+    lang = report.lang
+    segments = users.rfm_segments(report.con, report.scope, report.end)
+    if segments.empty: return notice_html(no_data_text(report))
+    shown = pd.DataFrame({"segment": [label(s, lang) for s in segments["segment"]],
+                          "customers": [format_number(v, lang) for v in segments["customers"]],
+                          "customer_share": [format_pct(v, lang) for v in segments["customer_share"]],
+                          "revenue_share": [format_pct(v, lang) for v in segments["revenue_share"]]})
+    return table_html(shown, [label(c, lang) for c in ("rfm_segment", "customers", "customer_share", "revenue_share")])
+
+def cohort_html(report:Report, cohorts:int=6, months:int=6) -> str:
+    "Monthly cohort retention: the last `cohorts` first-order months and the share ordering again in later months."
+    from ecom_insights import users
+    lang = report.lang
+    matrix = users.cohort_retention(report.con, report.scope, report.end, months=months).tail(cohorts)
+    if matrix.empty: return notice_html(no_data_text(report))
+    offsets = [c for c in matrix.columns if isinstance(c, (int, np.integer)) or str(c).isdigit()]
+    shown = pd.DataFrame({"cohort": matrix["cohort"], "customers": [format_number(v, lang) for v in matrix["customers"]]})
+    for offset in offsets:
+        shown[f"m{offset}"] = [format_pct(v, lang) if pd.notna(v) else "" for v in matrix[offset]]
+    headers = [label("cohort", lang), label("customers", lang)] + [label("month_offset", lang).format(n=o) for o in offsets]
+    return table_html(shown, headers)
+
+# %% ../nbs/09_report.ipynb #c024
 def section(report:Report, key:str) -> str:
     "An h2 heading for section `key` in the report's language."
     return f"<h2>{html.escape(label(key, report.lang))}</h2>"
