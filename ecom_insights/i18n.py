@@ -63,6 +63,7 @@ LABELS = {
     "removed": ("已剔除", "removed"),
     "kept": ("保留并标注", "kept with a note"),
     "customers_section": ("用户与行为", "Customers and behaviour"),
+    "buy_outlook": ("购买倾向预测", "Buy outlook"),
     "funnel": ("转化漏斗", "Funnel"),
     "step": ("环节", "Step"),
     "users": ("用户数", "Users"),

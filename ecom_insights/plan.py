@@ -226,6 +226,7 @@ PLAN_SPEC = Fields({
     "workers": int,
     "time_limit": int,
     "pdf": bool,
+    "next_action": bool,
     "narrator": Fields({"url": str, "model": str, "api_key_env": str}, required=("url",)),
 }, required=("sources", "date_ranges"))
 
@@ -249,6 +250,7 @@ class Plan:
     workers: int = 2
     time_limit: int = 900 # seconds one report may run
     pdf: bool = True # print each report to PDF as well
+    next_action: bool = True # train the next-action model when the sources have an event log
     narrator: dict = field(default_factory=dict) # OpenAI-compatible endpoint that may rephrase summaries: url, model, api_key_env
     path: Path|None = None # the plan file; relative paths in it are relative to its folder's parent project
 

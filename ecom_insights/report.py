@@ -26,7 +26,7 @@ __all__ = ['CHANGED_KPIS', 'TILES', 'MONEY_KPIS', 'TILE_CSS', 'Report', 'metrics
            'format_kpi', 'kpi_tiles_html', 'no_orders_text', 'compute_insights', 'narrative', 'save_insights',
            'narrative_html', 'table_html', 'notice_html', 'no_data_text', 'top_html', 'ledger_html', 'daily_chart',
            'axis_formatter', 'chart_html', 'category_chart_html', 'daily_chart_html', 'funnel_html', 'rfm_html',
-           'cohort_html', 'section']
+           'cohort_html', 'outlook_html', 'section']
 
 # %% ../nbs/09_report.ipynb #c004
 @dataclass
@@ -334,7 +334,40 @@ def cohort_html(report:Report, cohorts:int=6, months:int=6) -> str:
     headers = [label("cohort", lang), label("customers", lang)] + [label("month_offset", lang).format(n=o) for o in offsets]
     return table_html(shown, headers)
 
-# %% ../nbs/09_report.ipynb #c024
+# %% ../nbs/09_report.ipynb #c023
+def outlook_html(report:Report, warehouse:str, output_dir:str|Path) -> str:
+    "The next-action model's outlook for the scope, shown only where it beat its baselines; writes predictions.csv."
+    from ecom_insights.outlook import scope_outlook
+    lang = report.lang
+    zh = lang == "zh-CN"
+    meta, predicted = scope_outlook(Path(warehouse).parent, report.scope)
+    if meta is None:
+        return notice_html("购买倾向预测需要行为日志，本次运行没有可用的模型。" if zh else
+                           "Buy predictions need a behaviour event log; this run has no next-action model.")
+    if predicted is not None: predicted.to_csv(Path(output_dir) / "predictions.csv", index=False)
+    lstm, markov = meta["metrics"]["lstm"], meta["metrics"]["markov"]
+    scores = f"PR-AUC {lstm['buy_pr_auc']:.3f} / {markov['buy_pr_auc']:.3f}"
+    if not meta["beats_baselines"]["next_action"]:
+        return notice_html(f"下一步行为模型在留出期未胜过马尔可夫基线（购买 {scores}），因此不展示预测。" if zh else
+                           f"The next-action model did not beat the Markov baseline on held-out days (buy {scores}), so no outlook is shown.")
+    from ecom_insights.users import buy_outlook
+    if predicted is None or predicted.empty:
+        return notice_html("本范围没有活跃用户可供预测。" if zh else "The scope has no active users to score.")
+    outlook = buy_outlook(predicted)
+    head = (f"<p>{format_number(outlook['users'], lang)}位活跃用户中，预计约{format_number(outlook['expected_buyers'], lang)}位近期会购买"
+            f"（模型在留出期的购买 {scores}，胜过马尔可夫基线）。</p>" if zh else
+            f"<p>Of {format_number(outlook['users'], lang)} active users, about {format_number(outlook['expected_buyers'], lang)} are "
+            f"expected to buy soon (the model's buy {scores} beat the Markov baseline on held-out days).</p>")
+    if not meta["beats_baselines"]["items"]:
+        return head + notice_html("商品排序未胜过热门商品基线，因此不列出预测商品。" if zh else
+                                  "Its item ranking did not beat the popularity baseline, so no items are listed.")
+    items = outlook["items"]
+    names = dict(report.con.execute("SELECT item_id, name FROM items").fetchall())
+    shown = pd.DataFrame({"item": [f"{names.get(i) or i} · {i}" for i in items["item_id"]],
+                          "expected": [format_number(v, lang, decimals=1) for v in items["expected_buys"]]})
+    return head + table_html(shown, [label("item", lang), "预计购买次数" if zh else "Expected buys"])
+
+# %% ../nbs/09_report.ipynb #c025
 def section(report:Report, key:str) -> str:
     "An h2 heading for section `key` in the report's language."
     return f"<h2>{html.escape(label(key, report.lang))}</h2>"

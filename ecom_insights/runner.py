@@ -217,6 +217,7 @@ def run_plan(
     warehouse = build_warehouse(plan, run_dir, force=force)
     with connect(warehouse) as con: fingerprint = dict(con.execute("SELECT key, value FROM meta").fetchall())["fingerprint"]
     jobs = plan_jobs(plan, warehouse, run_dir)
+    if plan.next_action: _prepare_models(warehouse, fingerprint, run_dir, jobs)
     if on_start: on_start(len(jobs))
     rows = _execute(jobs, run_dir, fingerprint, workers or plan.workers, plan.time_limit, force, on_done)
     write_runs(run_dir, rows)
@@ -227,6 +228,15 @@ def run_plan(
     return result
 
 # %% ../nbs/10_runner.ipynb #c018
+def _prepare_models(warehouse:Path, fingerprint:str, run_dir:Path, jobs:list):
+    "Train or reuse the run's models once, before the reports that read their outputs."
+    from ecom_insights.metrics import Scope
+    from ecom_insights.outlook import prepare_next_action
+    scopes = list(dict.fromkeys(Scope(job.scope_kind, job.scope_id) for job in jobs))
+    with connect(warehouse) as con:
+        prepare_next_action(con, fingerprint, run_dir, scopes)
+
+# %% ../nbs/10_runner.ipynb #c019
 def _execute(jobs:list, run_dir:Path, fingerprint:str, workers:int, time_limit:int, force:bool, on_done) -> list[dict]:
     "Execute the jobs not skipped in a pool of worker processes; return one row per job, in job order."
     rows = [dict(asdict(job), status="", seconds=0.0, error="") for job in jobs]

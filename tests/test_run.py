@@ -167,3 +167,31 @@ def test_missing_mapped_column_names_file_and_fix(tmp_path, capsys):
     assert main(["validate", plan, "--output", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "orders.csv" in err and "'customer_no'" in err and "correct `columns` in the plan" in err
+
+
+def test_demo_reports_have_buy_predictions(demo_run):
+    meta = json.loads((demo_run.run_dir / "models" / "next_action" / "metrics.json").read_text())
+    lstm, markov = meta["metrics"]["lstm"]["buy_pr_auc"], meta["metrics"]["markov"]["buy_pr_auc"]
+    assert meta["beats_baselines"]["next_action"] == (lstm > markov and lstm > meta["metrics"]["last_action"]["buy_pr_auc"])
+    table = runs(demo_run.run_dir)
+    for row in table.itertuples():
+        predicted = pd.read_csv(demo_run.run_dir / row.report_dir / "predictions.csv", dtype=str)
+        assert list(predicted.columns) == ["user_id", "item_id", "predicted_buy_probability"]
+        assert len(predicted) > 0
+        probabilities = predicted["predicted_buy_probability"].astype(float)
+        assert probabilities.between(0, 1).all()
+    report = nbformat.read(demo_run.run_dir / table["report_dir"].iloc[0] / "report.ipynb", as_version=4)
+    html = "".join(o.get("data", {}).get("text/html", "") for c in report.cells for o in c.get("outputs", []))
+    expected = "位活跃用户中" if meta["beats_baselines"]["next_action"] else "未胜过马尔可夫基线"
+    assert expected in html
+
+
+def test_orders_only_reports_say_they_need_events(online_retail_run):
+    assert not (online_retail_run.run_dir / "models" / "next_action").exists()
+    report_dir = online_retail_run.run_dir / runs(online_retail_run.run_dir)["report_dir"].iloc[0]
+    report = nbformat.read(report_dir / "report.ipynb", as_version=4)
+    html = "".join(o.get("data", {}).get("text/html", "") for c in report.cells for o in c.get("outputs", []))
+    assert "The funnel needs a behaviour event log" in html
+    assert "Buy predictions need a behaviour event log" in html
+    assert "RFM segment" in html and "Cohort (first order month)" in html
+    assert not (report_dir / "predictions.csv").exists()
