@@ -1,5 +1,5 @@
-"""The same data in Chinese and in English: the same figures, each in its language's format; and names from
-the data shown as text, never run as markup, on the rendered pages."""
+"""The same data in Chinese and in English gives the same figures, each in its language's format.
+Names from the data show as text on the rendered pages and never run as markup."""
 from __future__ import annotations
 
 import json
@@ -52,12 +52,14 @@ def tile_values(report_dir) -> dict[str, float]:
 def test_zh_and_en_reports_show_the_same_numbers(both):
     zh_dir, en_dir = both
     zh, en = (json.loads((d / "metrics.json").read_text()) for d in both)
-    assert zh.pop("lang") == "zh-CN" and en.pop("lang") == "en"
+    assert zh.pop("lang") == "zh-CN"
+    assert en.pop("lang") == "en"
     assert zh == en
     zh_tiles, en_tiles = tile_values(zh_dir), tile_values(en_dir)
     pairs = {"净销售额": "Net revenue", "订单数": "Orders", "客单价": "Average order value", "销量": "Units sold",
              "买家数": "Customers", "新客": "New customers", "老客": "Returning customers"}
-    assert set(zh_tiles) == set(pairs) and set(en_tiles) == set(pairs.values())
+    assert set(zh_tiles) == set(pairs)
+    assert set(en_tiles) == set(pairs.values())
     for zh_label, en_label in pairs.items():
         # Chinese shows 万 with two decimals from 10,000 on, so it agrees with English to the nearest 100.
         assert zh_tiles[zh_label] == pytest.approx(en_tiles[en_label], abs=50), zh_label
@@ -67,10 +69,12 @@ def test_zh_and_en_reports_show_the_same_numbers(both):
 def test_names_from_data_are_escaped(both):
     for report_dir in both:
         page = (report_dir.parents[2] / "site" / report_dir.relative_to(report_dir.parents[2]) / "index.html").read_text()
-        assert SCRIPT not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert SCRIPT not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
         assert "<img src=x onerror" not in page
     index = (both[0].parents[2] / "site" / "index.html").read_text()
-    assert "&lt;img src=x onerror=alert(2)&gt;" in index and "<img src=x" not in index
+    assert "&lt;img src=x onerror=alert(2)&gt;" in index
+    assert "<img src=x" not in index
 
 
 @pytest.mark.browser
@@ -88,4 +92,5 @@ def test_script_names_shown_as_text_in_browser(both):
         text = page.inner_text("body")
         browser.close()
     assert not dialogs
-    assert SCRIPT in text and "<img src=x onerror=alert(2)>" in text
+    assert SCRIPT in text
+    assert "<img src=x onerror=alert(2)>" in text

@@ -17,7 +17,7 @@ FACT = Fact("pop_change:revenue", "pop_change", "revenue", {"current": 287453.75
 
 
 class FakeChat:
-    """A chat-completions endpoint that answers every request with `reply` and records what it was sent."""
+    """A chat-completions endpoint that replies `reply` to every request and records each request."""
 
     def __init__(self):
         self.reply, self.requests = "", []
@@ -55,8 +55,9 @@ def sentences(lang="en"):
 def test_invented_number_is_refused(chat):
     chat.reply = "Net revenue fell 25.0% to ¥287,453.75, the worst month in three years."
     texts, reason = narrate(sentences(), [FACT], {"url": chat.url, "model": "fake"})
-    assert texts == [render(FACT, "en", "CNY")]  # the template sentence stands
-    assert "refused" in reason and "25.0%" in reason
+    assert texts == [render(FACT, "en", "CNY")]  # the template sentence is kept
+    assert "refused" in reason
+    assert "25.0%" in reason
     assert chat.requests[0]["path"] == "/v1/chat/completions"
     assert chat.requests[0]["body"]["model"] == "fake"
 
