@@ -348,9 +348,9 @@ def _data_quality(f, ctx, zh):
 def _trend(f, ctx, zh):
     v = f.values
     if zh: return (f"净销售额呈{'上升' if v['weekly_change'] >= 0 else '下降'}趋势，平均每周{'增长' if v['weekly_change'] >= 0 else '下降'}"
-                   f"{_pct(v['weekly_change'], ctx)}（上期每周{_pct(v['previous_weekly_change'], ctx)}）。")
+                   f"{_pct(v['weekly_change'], ctx)}（上期每周{format_pct(v['previous_weekly_change'], ctx['lang'], signed=True)}）。")
     return (f"Net revenue is trending {'up' if v['weekly_change'] >= 0 else 'down'} by {_pct(v['weekly_change'], ctx)} a week "
-            f"({_pct(v['previous_weekly_change'], ctx)} a week in the previous period).")
+            f"({format_pct(v['previous_weekly_change'], ctx['lang'], signed=True)} a week in the previous period).")
 
 def _funnel_sentence(f, ctx, zh):
     v = f.values
