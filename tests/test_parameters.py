@@ -77,7 +77,9 @@ def test_f17_fixed_file_runs_for_store_0571(tmp_path):
                  "--warehouse", str(warehouse), "--output", str(out)])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["scope_id"] == exp["store_id"] and metrics["revenue"] == 15.0 and metrics["orders"] == 2
+    assert metrics["scope_id"] == exp["store_id"]
+    assert metrics["revenue"] == 15.0
+    assert metrics["orders"] == 2
     assert (pd_days(metrics["start"], metrics["end"])) == exp["days_in_range"]
 
 
@@ -104,7 +106,8 @@ def test_f18_misspelled_parameter_refused(tmp_path, capsys):
                  "--warehouse", str(tmp_path / "none.duckdb"), "--output", str(out)])
     assert code != 0
     message = capsys.readouterr().err
-    assert "unknown parameter 'stor_id'" in message and "did you mean 'store_id'?" in message
+    assert "unknown parameter 'stor_id'" in message
+    assert "did you mean 'store_id'?" in message
     assert not (out / "report.ipynb").exists()  # refused before execution
 
 
@@ -135,7 +138,9 @@ def test_f19_empty_range_report_and_reversed_range(tmp_path, capsys):
     april = exp["params_april.yaml"]
     assert code == april["exit_code"]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["orders"] == april["orders"] and metrics["revenue"] == float(april["revenue"]) and metrics["aov"] is None
+    assert metrics["orders"] == april["orders"]
+    assert metrics["revenue"] == float(april["revenue"])
+    assert metrics["aov"] is None
     text = (out / "report.ipynb").read_text()
     assert "S01在2024年4月1日至2024年4月30日期间没有订单" in text  # the built-in report defaults to zh-CN
     assert "image/png" not in text  # the chart is replaced by a notice

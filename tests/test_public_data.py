@@ -43,7 +43,8 @@ def test_olist_reports_match_independent_figures(olist_run, olist_lines):
     records = metrics_of(olist_run)
     stores = {m["scope_id"] for m in records if m["scope_kind"] == "store"}
     regions = {m["scope_id"] for m in records if m["scope_kind"] == "region"}
-    assert len(stores) >= 10 and len(regions) >= 5
+    assert len(stores) >= 10
+    assert len(regions) >= 5
     assert len({(m["start"], m["end"]) for m in records}) >= 2
     for m in records:
         revenue, orders = olist_expected(olist_lines, m)

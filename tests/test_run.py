@@ -54,7 +54,8 @@ def test_demo_run_writes_runs_and_metrics(demo_run):
             assert key in metrics
         assert (metrics["scope_kind"], metrics["scope_id"], metrics["start"], metrics["end"]) == \
                (row.scope_kind, row.scope_id, row.start, row.end)
-        assert metrics["currency"] == "CNY" and metrics["orders"] > 0
+        assert metrics["currency"] == "CNY"
+        assert metrics["orders"] > 0
         assert metrics["aov"] == pytest.approx(metrics["revenue"] / metrics["orders"], abs=0.01)
 
 
@@ -73,21 +74,24 @@ def test_rerun_skips_unchanged_reports(tmp_path):
     out = tmp_path / "run"
     assert main(["run", plan, "--output", str(out)]) == 0
     first = runs(out)
-    assert set(first["status"]) == {"ok"} and len(first) == 5  # stores S1, S2, S3 and regions East, West
+    assert set(first["status"]) == {"ok"}
+    assert len(first) == 5  # stores S1, S2, S3 and regions East, West
     assert main(["run", plan, "--output", str(out)]) == 0
     assert set(runs(out)["status"]) == {"skipped"}
     (tmp_path / "orders.csv").write_text(ORDERS + "A6,S1,East,2024-03-05 10:00,5.00,u9\n")
     assert main(["run", plan, "--output", str(out)]) == 0
     assert set(runs(out)["status"]) == {"ok"}  # the data changed, so every report runs again
     metrics = json.loads((out / "reports/store-S1/2024-03-01_2024-03-31/metrics.json").read_text())
-    assert metrics["revenue"] == 155.5 and metrics["orders"] == 3
+    assert metrics["revenue"] == 155.5
+    assert metrics["orders"] == 3
 
 
 def test_output_option_replaces_plan_output(tmp_path):
     plan = small_plan(tmp_path, scopes={"stores": {"top": 1}})
     out = tmp_path / "elsewhere"
     assert main(["run", plan, "--output", str(out)]) == 0
-    assert (out / "runs.csv").exists() and not (tmp_path / "plan-output").exists()
+    assert (out / "runs.csv").exists()
+    assert not (tmp_path / "plan-output").exists()
     assert runs(out)["scope_id"].tolist() == ["S1"]  # the top store by revenue
 
 
@@ -106,7 +110,8 @@ def test_failing_report_recorded_others_go_on(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", plan, "--output", str(out)]) == 1
     table = runs(out).set_index("scope_id")
-    assert table.loc["S2", "status"] == "failed" and "broken on purpose" in table.loc["S2", "error"]
+    assert table.loc["S2", "status"] == "failed"
+    assert "broken on purpose" in table.loc["S2", "error"]
     assert (table.drop(index="S2")["status"] == "ok").all()
     assert "failed" in capsys.readouterr().out
     assert (out / "site" / "index.html").exists()  # the site is still published
@@ -118,7 +123,8 @@ def test_report_time_limit(tmp_path):
     out = tmp_path / "run"
     assert main(["run", plan, "--output", str(out)]) == 1
     table = runs(out).set_index("scope_id")
-    assert table.loc["S1", "status"] == "failed" and table.loc["S1", "error"] == "timed out after 20 s"
+    assert table.loc["S1", "status"] == "failed"
+    assert table.loc["S1", "error"] == "timed out after 20 s"
     assert float(table.loc["S1", "seconds"]) < 40
     assert table.loc["S2", "status"] == "ok"
     kernels = [p for p in psutil.process_iter(["cmdline"]) if "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])]
@@ -130,8 +136,10 @@ def test_validate_checks_without_running(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["validate", plan, "--output", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "5 reports would run" in printed and "guest order (no customer id)" in printed
-    assert (out / "warehouse.duckdb").exists() and not (out / "reports").exists()
+    assert "5 reports would run" in printed
+    assert "guest order (no customer id)" in printed
+    assert (out / "warehouse.duckdb").exists()
+    assert not (out / "reports").exists()
 
 
 def test_unknown_scope_ids_rejected(tmp_path, capsys):
@@ -166,7 +174,9 @@ def test_missing_mapped_column_names_file_and_fix(tmp_path, capsys):
     open(plan, "w").write(yaml.safe_dump(text))
     assert main(["validate", plan, "--output", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert "orders.csv" in err and "'customer_no'" in err and "correct `columns` in the plan" in err
+    assert "orders.csv" in err
+    assert "'customer_no'" in err
+    assert "correct `columns` in the plan" in err
 
 
 def test_demo_reports_have_buy_predictions(demo_run):
@@ -193,5 +203,6 @@ def test_orders_only_reports_say_they_need_events(online_retail_run):
     html = "".join(o.get("data", {}).get("text/html", "") for c in report.cells for o in c.get("outputs", []))
     assert "The funnel needs a behaviour event log" in html
     assert "Buy predictions need a behaviour event log" in html
-    assert "RFM segment" in html and "Cohort (first order month)" in html
+    assert "RFM segment" in html
+    assert "Cohort (first order month)" in html
     assert not (report_dir / "predictions.csv").exists()
