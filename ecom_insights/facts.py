@@ -20,18 +20,19 @@ from .i18n import format_date, format_money, format_number, format_pct, label
 from .metrics import Scope
 
 # %% auto #0
-__all__ = ['MIN_ORDERS', 'THRESHOLD', 'ANOMALY_WINDOW', 'ANOMALY_WIDTH', 'MAD_TO_SD', 'CONCENTRATION_SHARE', 'TEMPLATES',
-           'SUMMARY_PER_KIND', 'log', 'Fact', 'welch_t', 'year_earlier', 'change_facts', 'contributions',
-           'contribution_facts', 'anomaly_band', 'anomaly_facts', 'trend_facts', 'two_proportion_z', 'funnel_facts',
-           'retention_facts', 'mover_facts', 'concentration_facts', 'data_quality_facts', 'compute_facts',
-           'headline_fact', 'render', 'summary_facts', 'write_insights', 'check_numbers', 'narrate']
+__all__ = ['MIN_ORDERS', 'THRESHOLD', 'ANOMALY_WINDOW', 'ANOMALY_WIDTH', 'MAD_TO_SD', 'CONCENTRATION_SHARE',
+           'FORECAST_MIN_CHANGE', 'TEMPLATES', 'SUMMARY_PER_KIND', 'log', 'Fact', 'welch_t', 'year_earlier',
+           'change_facts', 'contributions', 'contribution_facts', 'anomaly_band', 'anomaly_facts', 'trend_facts',
+           'two_proportion_z', 'funnel_facts', 'retention_facts', 'mover_facts', 'concentration_facts', 'forecast_fact',
+           'stockout_fact', 'data_quality_facts', 'compute_facts', 'headline_fact', 'render', 'summary_facts',
+           'write_insights', 'check_numbers', 'narrate']
 
 # %% ../nbs/06a_facts.ipynb #c004
 @dataclass
 class Fact:
     "One computed insight: its kind, the numbers it rests on and how much it matters."
     id: str # stable id: kind, metric and key
-    kind: str # pop_change, yoy_change, contribution, anomaly, top_mover, concentration, data_quality
+    kind: str # pop_change, yoy_change, contribution, anomaly, top_mover, concentration, data_quality, forecast, stockout
     metric: str # the measure it is about: revenue, orders, aov, customers, share ...
     values: dict = field(default_factory=dict) # every number a sentence may state
     score: float = 0.0 # 0 (noise) to 1 (strong and certain)
@@ -254,6 +255,34 @@ def concentration_facts(con, scope:Scope, start, end) -> list[Fact]:
         facts.append(Fact(f"concentration:{level}", "concentration", level, values, round(min(1.0, share) if ok else 0.0, 3), ok))
     return facts
 
+FORECAST_MIN_CHANGE = 0.05 # a forecast change smaller than this is not a claim
+
+def forecast_fact(
+    forecast:float, # the horizon's total of the chosen model's daily medians
+    previous:float, # the total of the same number of days up to the origin
+    horizon:int, # days forecast
+    model:str, # the model the scope's series uses: lstm, snaive, ets or constant
+    mase:float|None, # that model's backtest MASE on the series; None without a backtest
+    origin:str, # last day of history
+) -> Fact:
+    "The outlook of a scope's net revenue: significant when its model beat seasonal naive's in-sample error (MASE below 1) and it moves at least 5%."
+    change = m.change(forecast, previous)
+    reliable = mase is not None and np.isfinite(mase) and mase < 1
+    significant = bool(change is not None and reliable and abs(change) >= FORECAST_MIN_CHANGE)
+    values = {"forecast": forecast, "previous": previous, "change": change, "horizon": horizon, "model": model, "mase": mase, "origin": origin}
+    return Fact("forecast:revenue", "forecast", "revenue", values, round(min(1.0, abs(change) / 0.2), 3) if significant else 0.0, significant)
+
+def stockout_fact(
+    at_risk:int, # products (item × store keys) whose stock-out risk over the lead time exceeds 1 − service level
+    stocked:int, # products with stock on hand and a reorder point
+    service_level:float, # the target
+    lead_time_weeks:int,
+) -> Fact:
+    "How many of the scope's stocked products risk running out before an order placed now arrives; significant when any does."
+    share = at_risk / stocked if stocked else 0.0
+    values = {"at_risk": at_risk, "stocked": stocked, "share": share, "risk": 1 - service_level, "lead_time_weeks": lead_time_weeks}
+    return Fact("stockout:units", "stockout", "units", values, round(min(1.0, 0.3 + share), 3) if at_risk else 0.0, at_risk > 0)
+
 def data_quality_facts(con, scope:Scope) -> list[Fact]:
     "Rows of the scope that cleaning removed, when they are at least 1% of its rows."
     removed = m.scope_ledger(con, scope)
@@ -364,7 +393,21 @@ def _retention(f, ctx, zh):
     return (f"{_pct(v['rate'], ctx)} of the previous period's {_num(v['customers'], ctx)} customers ordered again "
             f"({_pct(v['previous_rate'], ctx)} one period earlier).")
 
-TEMPLATES = {"headline": _headline, "trend": _trend, "funnel": _funnel_sentence, "retention": _retention, "pop_change": _pop, "yoy_change": _yoy, "contribution": _contribution, "anomaly": _anomaly,
+def _forecast(f, ctx, zh):
+    v, lang = f.values, ctx["lang"]
+    if zh: return (f"预计未来{v['horizon']}天净销售额为{_money(v['forecast'], ctx)}，较最近{v['horizon']}天"
+                   f"{_rose(v['change'], zh)}{_pct(v['change'], ctx)}（{label(v['model'], lang)}预测）。")
+    return (f"Net revenue over the next {v['horizon']} days is forecast at {_money(v['forecast'], ctx)}, "
+            f"{'up' if v['change'] >= 0 else 'down'} {_pct(v['change'], ctx)} on the last {v['horizon']} days ({label(v['model'], lang)}).")
+
+def _stockout(f, ctx, zh):
+    v = f.values
+    if zh: return (f"{_num(v['stocked'], ctx)}个有库存的商品中，{_num(v['at_risk'], ctx)}个（{_pct(v['share'], ctx)}）在{v['lead_time_weeks']}周提前期内"
+                   f"缺货风险超过{_pct(v['risk'], ctx)}，应尽快补货。")
+    return (f"{_num(v['at_risk'], ctx)} of {_num(v['stocked'], ctx)} stocked products ({_pct(v['share'], ctx)}) risk running out "
+            f"within the {v['lead_time_weeks']}-week lead time with a probability above {_pct(v['risk'], ctx)}: reorder them now.")
+
+TEMPLATES = {"headline": _headline, "forecast": _forecast, "stockout": _stockout, "trend": _trend, "funnel": _funnel_sentence, "retention": _retention, "pop_change": _pop, "yoy_change": _yoy, "contribution": _contribution, "anomaly": _anomaly,
              "top_mover": _mover, "concentration": _concentration, "data_quality": _data_quality}
 
 # %% ../nbs/06a_facts.ipynb #c026

@@ -8,6 +8,7 @@ Docs: https://ecom-insights.github.io/ecom-insights/outlook.html.md"""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,9 @@ def _scope_file(scope:Scope) -> str:
     return f"predictions/{scope.kind}-{slug(scope.id)}.csv"
 
 # %% auto #0
-__all__ = ['log', 'MODEL_DIR', 'prepare_next_action', 'scope_outlook']
+__all__ = ['log', 'MODEL_DIR', 'FORECAST_DIR', 'FORECAST_HISTORY_DAYS', 'CATEGORY_SERIES', 'INVENTORY_DIR', 'prepare_next_action',
+           'scope_outlook', 'forecast_origin', 'forecast_series', 'prepare_forecast', 'ScopeForecast', 'scope_forecast',
+           'demo_stock', 'read_stock', 'prepare_inventory', 'scope_inventory']
 
 # %% ../nbs/14a_outlook.ipynb #c004
 def prepare_next_action(
@@ -84,3 +87,166 @@ def scope_outlook(run_dir:str|Path, scope:Scope) -> tuple[dict|None, pd.DataFram
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
     predicted = pd.read_csv(path, dtype={"user_id": str, "item_id": str}) if path.exists() else None
     return meta, predicted
+
+# %% ../nbs/14a_outlook.ipynb #c008
+FORECAST_DIR = "models/forecast"
+FORECAST_HISTORY_DAYS = 364 # days of history before the origin, a whole number of weeks
+CATEGORY_SERIES = 12 # largest categories forecast per scope
+
+def forecast_origin(con, ends:list, as_of=None) -> str|None:
+    "The forecast's last day of history: the latest report end (or `as_of`), not after the last day with sales."
+    last = con.execute("SELECT MAX(order_date) FROM sales").fetchone()[0]
+    if last is None: return None
+    wanted = pd.Timestamp(as_of) if as_of else max(pd.Timestamp(e) for e in ends) if ends else pd.Timestamp(last)
+    return str(min(wanted, pd.Timestamp(last)).date())
+
+def forecast_series(con, scopes:list[Scope], origin:str, top_items:int=10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The daily series of each scope up to `origin` (unique_id, ds, y), and what each one is (unique_id, kind, scope_id, part, key, measure)."
+    from ecom_insights.forecast import build_series
+    start = pd.Timestamp(origin) - pd.Timedelta(days=FORECAST_HISTORY_DAYS - 1)
+    has_category = con.execute("SELECT COUNT(category) > 0 FROM sales").fetchone()[0]
+    wanted = [("total", "revenue", None)] + ([("category", "revenue", CATEGORY_SERIES)] if has_category else []) + [("item", "units", top_items)]
+    series, index = [], []
+    for scope in scopes:
+        for part, measure, top in wanted:
+            frame = build_series(con, part, measure, start=start, end=origin, top=top, scope=scope)
+            for key, g in frame.groupby("unique_id", sort=True):
+                uid = json.dumps([scope.kind, scope.id, part, key], ensure_ascii=False)
+                series.append(g.assign(unique_id=uid))
+                index.append({"unique_id": uid, "kind": scope.kind, "scope_id": scope.id, "part": part, "key": key, "measure": measure})
+    if not series: return pd.DataFrame(columns=["unique_id", "ds", "y"]), pd.DataFrame(columns=["unique_id", "kind", "scope_id", "part", "key", "measure"])
+    return pd.concat(series, ignore_index=True), pd.DataFrame(index)
+
+# %% ../nbs/14a_outlook.ipynb #c009
+def prepare_forecast(
+    con, # open warehouse connection
+    run_dir:Path, # the run folder
+    scopes:list[Scope], # stores and regions the run reports on
+    origin:str, # last day of history, from `forecast_origin`
+    options:dict|None=None, # the plan's forecast settings: lookback, horizon, country, top_items, epochs
+) -> dict|None:
+    "Forecast every scope's series once per run (or reuse the saved forecast); None when no series can be forecast."
+    from ecom_insights.forecast import ForecastSettings, fit_forecaster, series_status
+    options = dict(options or {})
+    top_items = options.pop("top_items", 10)
+    settings = ForecastSettings(**{k: v for k, v in options.items() if v is not None})
+    series, index = forecast_series(con, scopes, origin, top_items)
+    if series.empty:
+        log.info("no sales up to %s: the sales forecast is skipped", origin)
+        return None
+    folder = Path(run_dir) / FORECAST_DIR
+    try:
+        run = fit_forecaster(series, settings, folder)
+    except EcomInsightsError as exc:
+        log.warning("sales forecast not made: %s", exc)
+        return None
+    H = settings.horizon
+    last = series.groupby("unique_id").tail(H).groupby("unique_id")["y"].sum().rename("last_period")
+    status = series_status(series, settings).set_index("unique_id")[["days", "status"]]
+    index.join(last, on="unique_id").join(status, on="unique_id").to_csv(folder / "series.csv", index=False)
+    meta = {"fingerprint": run.fingerprint, "origin": origin, "horizon": H, "lookback": settings.lookback, "reused": run.reused}
+    (folder / "origin.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    log.info("sales forecast of %d series as of %s: %s", len(index), origin, "reused" if run.reused else "trained")
+    return meta
+
+# %% ../nbs/14a_outlook.ipynb #c010
+@dataclass
+class ScopeForecast:
+    "A run's sales forecast for one scope: what its series are, their forecasts and their backtest."
+    origin: str # last day of history
+    horizon: int # days forecast
+    lookback: int # days the LSTM reads
+    series: pd.DataFrame # unique_id, part, key, measure, last_period, days, status, model, reason
+    forecasts: pd.DataFrame # the chosen model's rows: unique_id, ds, model, lo, median, hi
+    backtest: pd.DataFrame # unique_id, cutoff, model, mase, smape, pinball, coverage
+
+    def part(self, part:str) -> pd.DataFrame:
+        "Series of one part ('total', 'category' or 'item') with their forecast total over the horizon."
+        rows = self.series[self.series["part"] == part]
+        total = self.forecasts.groupby("unique_id")["median"].sum().rename("forecast")
+        return rows.join(total, on="unique_id")
+
+def scope_forecast(run_dir:str|Path, scope:Scope) -> ScopeForecast|None:
+    "The run's forecast for `scope`, or None when the run made none."
+    folder = Path(run_dir) / FORECAST_DIR
+    if not (folder / "origin.json").exists(): return None
+    meta = json.loads((folder / "origin.json").read_text(encoding="utf-8"))
+    series = pd.read_csv(folder / "series.csv", dtype={"scope_id": str, "key": str, "unique_id": str})
+    series = series[(series["kind"] == scope.kind) & (series["scope_id"] == str(scope.id))]
+    choices = pd.read_csv(folder / "choices.csv", dtype={"unique_id": str})
+    series = series.merge(choices, on="unique_id", how="left")
+    ids = set(series["unique_id"])
+    forecasts = pd.read_csv(folder / "forecasts.csv", dtype={"unique_id": str}, parse_dates=["ds"])
+    forecasts = forecasts[forecasts["unique_id"].isin(ids) & forecasts["chosen"]]
+    path = folder / "backtest.csv"
+    backtest = pd.read_csv(path, dtype={"unique_id": str}) if path.stat().st_size > 1 else pd.DataFrame(columns=["unique_id", "model", "mase"])
+    return ScopeForecast(meta["origin"], meta["horizon"], meta["lookback"], series.reset_index(drop=True),
+                         forecasts.reset_index(drop=True), backtest[backtest["unique_id"].isin(ids)].reset_index(drop=True))
+
+# %% ../nbs/14a_outlook.ipynb #c013
+INVENTORY_DIR = "models/inventory"
+
+def demo_stock(con, origin:str, seed:int=7) -> pd.DataFrame:
+    "A stock snapshot for the demo shop: each selling item × store holds half a week to 6 weeks of its mean demand over the 8 weeks up to `origin`."
+    import numpy as np
+    rows = con.execute("""SELECT item_id, store_id, SUM(quantity) / 8.0 AS weekly FROM sales
+                          WHERE order_date > ?::DATE - 56 AND order_date <= ?::DATE AND store_id IS NOT NULL
+                          GROUP BY ALL HAVING SUM(quantity) > 0 ORDER BY item_id, store_id""", [origin, origin]).df()
+    rng = np.random.default_rng(seed)
+    return rows.assign(on_hand=np.floor(rows["weekly"] * rng.uniform(0.5, 6, len(rows))))[["item_id", "store_id", "on_hand"]]
+
+def read_stock(path:str|Path) -> pd.DataFrame:
+    "Read and check a stock-on-hand CSV (item_id, store_id, on_hand); an error names the file, and rows count from the first line after the header."
+    from ecom_insights.inventory import InventoryError, check_on_hand
+    try:
+        frame = pd.read_csv(path, dtype={"item_id": str, "store_id": str}, encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:
+        raise InventoryError(f"{path}: cannot read the stock on hand ({exc}). Fix: give a CSV file with columns item_id, store_id, on_hand") from exc
+    try:
+        return check_on_hand(frame)
+    except InventoryError as exc:
+        raise InventoryError(f"{path}: {exc}") from exc
+
+# %% ../nbs/14a_outlook.ipynb #c014
+def prepare_inventory(
+    con, # open warehouse connection
+    run_dir:Path, # the run folder
+    origin:str, # last day of history, as for the forecast
+    options:dict|None=None, # the plan's inventory settings: service_level, lead_time_weeks, stock
+    demo:bool=False, # the source is the demo shop: draw its stock snapshot when the plan gives none
+) -> dict|None:
+    "Train (or reuse) the demand VAE, choose the policy and write the reorder table; None when there is no demand to model."
+    from ecom_insights.inventory import InventorySettings, build_demand, fit_inventory, reorder_table
+    options = dict(options or {})
+    path = options.pop("stock", None)
+    stock = read_stock(path) if path else demo_stock(con, origin) if demo else None
+    settings = InventorySettings(**{k: v for k, v in options.items() if v is not None})
+    demand = build_demand(con, settings, end=origin)
+    if demand.weekly.empty:
+        log.info("no complete week of sales up to %s: the reorder advice is skipped", origin)
+        return None
+    folder = Path(run_dir) / INVENTORY_DIR
+    try:
+        run = fit_inventory(demand, settings, folder)
+    except EcomInsightsError as exc:
+        log.warning("reorder advice not made: %s", exc)
+        return None
+    reorder_table(run, stock).to_csv(folder / "reorder.csv", index=False)
+    stock_key = pd.util.hash_pandas_object(stock, index=False).sum() if stock is not None else 0
+    meta = {"fingerprint": run.fingerprint, "origin": origin, "stock": "plan" if path else "demo" if stock is not None else "none",
+            "stock_key": str(stock_key), "policy": run.policy}
+    (folder / "origin.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    log.info("reorder advice for %d keys as of %s: %s policy, %s", len(run.status), origin, run.policy, "reused" if run.reused else "trained")
+    return meta
+
+def scope_inventory(run_dir:str|Path, scope:Scope):
+    "The run's inventory run (tables and scenarios, without Keras), its origin and the scope's reorder rows; None when the run made none."
+    from ecom_insights.inventory import load_inventory
+    folder = Path(run_dir) / INVENTORY_DIR
+    if not (folder / "origin.json").exists(): return None
+    meta = json.loads((folder / "origin.json").read_text(encoding="utf-8"))
+    table = pd.read_csv(folder / "reorder.csv", dtype={c: str for c in ("unique_id", "item_id", "store_id", "category", "region")}, keep_default_na=False,
+                        na_values={"on_hand": [""], "stockout_risk": [""]})
+    column = {"store": "store_id", "region": "region"}.get(scope.kind)
+    mine = table[table[column] == str(scope.id)] if column else table
+    return load_inventory(folder, with_vae=False), meta, mine.reset_index(drop=True)

@@ -227,6 +227,8 @@ PLAN_SPEC = Fields({
     "time_limit": int,
     "pdf": bool,
     "next_action": bool,
+    "forecast": OneOf(bool, Fields({"enabled": bool, "lookback": int, "horizon": int, "country": str, "top_items": int, "epochs": int})),
+    "inventory": OneOf(bool, Fields({"enabled": bool, "service_level": float, "lead_time_weeks": int, "stock": str})),
     "narrator": Fields({"url": str, "model": str, "api_key_env": str}, required=("url",)),
 }, required=("sources", "date_ranges"))
 
@@ -251,6 +253,8 @@ class Plan:
     time_limit: int = 900 # seconds one report may run
     pdf: bool = True # print each report to PDF as well
     next_action: bool = True # train the next-action model when the sources have an event log
+    forecast: bool|dict = True # the sales forecast: false, true, or settings (lookback, horizon, country, top_items, epochs)
+    inventory: bool|dict = True # reorder advice: false, true, or settings (service_level, lead_time_weeks, stock)
     narrator: dict = field(default_factory=dict) # OpenAI-compatible endpoint that may rephrase summaries: url, model, api_key_env
     path: Path|None = None # the plan file; relative paths in it are relative to its folder's parent project
 
@@ -270,6 +274,20 @@ class Plan:
         "The notebook that renders reports of scope `kind`: the plan's own, or the built-in one."
         custom = self.reports.get(kind)
         return self.resolve(custom) if custom and custom != "builtin" else builtin_report(kind)
+
+    @property
+    def forecast_options(self) -> dict|None:
+        "The sales forecast's settings written in the plan, or None when the plan turns the forecast off."
+        if self.forecast is False or (isinstance(self.forecast, dict) and self.forecast.get("enabled") is False): return None
+        return {k: v for k, v in (self.forecast if isinstance(self.forecast, dict) else {}).items() if k != "enabled"}
+
+    @property
+    def inventory_options(self) -> dict|None:
+        "The reorder advice's settings written in the plan (`stock` resolved to a path), or None when the plan turns it off."
+        if self.inventory is False or (isinstance(self.inventory, dict) and self.inventory.get("enabled") is False): return None
+        options = {k: v for k, v in (self.inventory if isinstance(self.inventory, dict) else {}).items() if k != "enabled"}
+        if options.get("stock"): options["stock"] = self.resolve(options["stock"])
+        return options
 
 # %% ../nbs/02_plan.ipynb #c016
 def load_yaml(text:str, source:str) -> tuple[Any, Any]:
@@ -293,11 +311,34 @@ def parse_plan(text:str, source:str="plan", path:Path|None=None) -> Plan:
     if sources.get("adapter") not in (None, "tables", "demo") and not sources.get("path"):
         errors.append(f"sources.path is missing: the '{sources.get('adapter')}' adapter needs the folder of its files")
     _check_timezones(checked, errors)
+    _check_forecast(checked.get("forecast"), errors)
+    _check_inventory(checked.get("inventory"), errors)
     if errors:
         raise PlanError(f"{source} is not a valid plan:\n" + "\n".join(f"  - {e}" for e in errors))
     name = checked.get("name") or (path.stem if path else "plan")
     written = (raw or {}).get("report_parameters") or {}
     return Plan(**{**checked, "name": name, "path": path, "report_parameters_text": written})
+
+def _check_forecast(options, errors:list):
+    "Reject forecast settings the forecaster cannot use: lengths below 1 and countries without a holiday calendar."
+    if not isinstance(options, dict): return
+    for key in ("lookback", "horizon", "top_items", "epochs"):
+        if key in options and options[key] is not None and options[key] < 1:
+            errors.append(f"forecast.{key} is {options[key]}; it must be at least 1")
+    country = options.get("country")
+    if country:
+        import holidays
+        if country not in holidays.list_supported_countries():
+            errors.append(f"forecast.country '{country}' has no holiday calendar. Fix: use an ISO 3166 code such as CN, GB or BR")
+
+def _check_inventory(options, errors:list):
+    "Reject a service level outside (0, 1) and a lead time below one week."
+    if not isinstance(options, dict): return
+    level = options.get("service_level")
+    if level is not None and not 0.5 <= level < 1:
+        errors.append(f"inventory.service_level is {level}; it must be a share from 0.5 to below 1, such as 0.95")
+    weeks = options.get("lead_time_weeks")
+    if weeks is not None and weeks < 1: errors.append(f"inventory.lead_time_weeks is {weeks}; it must be at least 1")
 
 def _check_timezones(checked:dict, errors:list):
     "Reject time zone names that are not IANA names, suggesting the closest."

@@ -26,7 +26,9 @@ __all__ = ['CHANGED_KPIS', 'TILES', 'MONEY_KPIS', 'TILE_CSS', 'Report', 'metrics
            'format_kpi', 'kpi_tiles_html', 'no_orders_text', 'compute_insights', 'narrative', 'save_insights',
            'narrative_html', 'table_html', 'notice_html', 'no_data_text', 'top_html', 'ledger_html', 'daily_chart',
            'axis_formatter', 'chart_html', 'category_chart_html', 'daily_chart_html', 'funnel_html', 'rfm_html',
-           'cohort_html', 'outlook_html', 'section']
+           'cohort_html', 'outlook_html', 'report_forecast', 'forecast_facts', 'model_reason', 'forecast_chart',
+           'forecast_html', 'report_inventory', 'inventory_facts', 'policy_text', 'status_text', 'fan_chart',
+           'inventory_html', 'section']
 
 # %% ../nbs/09_report.ipynb #c004
 @dataclass
@@ -44,6 +46,7 @@ class Report:
     previous: dict = field(default_factory=dict) # KPIs of the previous period of equal length
     insights: dict|None = None # facts and sentences, once compute_insights has run
     summary: list|None = None # the executive summary's sentences in the report's language
+    run_dir: str = "" # the run folder beside the warehouse, where the run's models wrote their outputs
 
     @classmethod
     def open(cls, warehouse:str, kind:str, scope_id:str, start:str, end:str, lang:str="zh-CN", top_n:int=10) -> Report:
@@ -56,6 +59,7 @@ class Report:
         report = cls(con, scope, str(pd.Timestamp(start).date()), str(pd.Timestamp(end).date()), check_lang(lang), top_n)
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
         report.currency = meta.get("currency", "CNY")
+        report.run_dir = str(Path(warehouse).parent)
         report.name = m.scope_name(con, scope)
         report.metrics = m.kpis(con, scope, report.start, report.end)
         report.previous = m.kpis(con, scope, *m.previous_period(report.start, report.end))
@@ -152,6 +156,9 @@ def compute_insights(report:Report, narrator:dict|None=None) -> dict:
     from ecom_insights import facts as fx
     found = [fx.headline_fact(report.con, report.scope, report.start, report.end)]
     found += fx.compute_facts(report.con, report.scope, report.start, report.end)
+    outlook = report_forecast(report)
+    if outlook is not None and outlook.origin == report.end: found += forecast_facts(outlook)
+    found += inventory_facts(report)
     record = fx.write_insights(found, report.currency)
     mine = [s for s in record["sentences"] if s["lang"] == report.lang]
     by_id = {f.id: f for f in found}
@@ -368,6 +375,253 @@ def outlook_html(report:Report, warehouse:str, output_dir:str|Path) -> str:
     return head + table_html(shown, [label("item", lang), "预计购买次数" if zh else "Expected buys"])
 
 # %% ../nbs/09_report.ipynb #c025
+def report_forecast(report:Report):
+    "The run's sales forecast for the report's scope (an `outlook.ScopeForecast`), or None."
+    from ecom_insights.outlook import scope_forecast
+    return scope_forecast(report.run_dir, report.scope) if report.run_dir else None
+
+def _backtest_mase(outlook, uid:str) -> dict:
+    "Mean backtest MASE per model of one series."
+    rows = outlook.backtest[outlook.backtest["unique_id"] == uid]
+    return rows.groupby("model")["mase"].mean().to_dict()
+
+def forecast_facts(outlook) -> list:
+    "The forecast fact of the scope's net revenue, from the model its series uses."
+    from ecom_insights.facts import forecast_fact
+    total = outlook.part("total")
+    if total.empty or total["model"].iat[0] == "none": return []
+    row = total.iloc[0]
+    mase = _backtest_mase(outlook, row["unique_id"]).get(row["model"])
+    return [forecast_fact(row["forecast"], row["last_period"], outlook.horizon, row["model"], mase, outlook.origin)]
+
+def model_reason(row, outlook, lang:str) -> str:
+    "Why a series uses its model, in `lang`, from its status, its history and its backtest."
+    zh, need, days = lang == "zh-CN", outlook.lookback + 1, int(row["days"])
+    if row["status"] in ("skipped", "baseline"):
+        then = ("不做预测" if zh else "not forecast") if row["status"] == "skipped" else label("snaive", lang)
+        return f"历史仅{days}天，少于回看所需的{need}天：{then}" if zh else f"only {days} days of history, {need} needed for the look-back: {then}"
+    if row["status"] == "constant":
+        return ("无变化（尚无销售）" if row["last_period"] == 0 else "无变化") if zh else ("no variation (no sales yet)" if row["last_period"] == 0 else "no variation")
+    mase = _backtest_mase(outlook, row["unique_id"])
+    if not mase: return "历史不足以回测：使用季节性朴素法" if zh else "history too short for a backtest: seasonal naive"
+    shown = ("，" if zh else ", ").join(f"{label(k, lang)} {mase[k]:.2f}" for k in ("lstm", "snaive", "ets") if k in mase and np.isfinite(mase[k]))
+    won = row["model"] == "lstm"
+    if zh: return f"LSTM {'胜过' if won else '未胜过'}两个基线（回测 MASE：{shown}）"
+    return f"the LSTM {'beat' if won else 'did not beat'} both baselines (backtest MASE: {shown})"
+
+# %% ../nbs/09_report.ipynb #c026
+def forecast_chart(report:Report, outlook):
+    "Daily net revenue of the look-back and the forecast's median and 80% interval, or None without a forecast."
+    total = outlook.part("total")
+    if total.empty: return None
+    rows = outlook.forecasts[outlook.forecasts["unique_id"] == total["unique_id"].iat[0]].sort_values("ds")
+    if rows.empty: return None
+    import matplotlib.pyplot as plt
+
+    from ecom_insights.charts import use_theme
+    use_theme()
+    lang, origin = report.lang, pd.Timestamp(outlook.origin)
+    history = m.daily(report.con, report.scope, origin - pd.Timedelta(days=outlook.lookback - 1), origin)
+    fig, ax = plt.subplots()
+    ax.plot(pd.to_datetime(history["day"]), history["revenue"], linewidth=1.2, label=label("revenue", lang))
+    ax.fill_between(rows["ds"], rows["lo"], rows["hi"], alpha=0.25, linewidth=0, label=label("interval", lang))
+    ax.plot(rows["ds"], rows["median"], linewidth=2.0, linestyle="--", label=label("forecast_value", lang))
+    ax.axvline(origin, color="0.6", linewidth=0.8)
+    ax.set_title(f"{label('forecast', lang)} · {report.name}")
+    ax.set_ylabel(f"{label('revenue', lang)} ({report.currency})")
+    ax.yaxis.set_major_formatter(axis_formatter(max(history["revenue"].max(), rows["hi"].max()), lang))
+    ax.legend(frameon=False)
+    fig.autofmt_xdate()
+    return fig
+
+def _forecast_table(frame:pd.DataFrame, outlook, names:dict, lang:str, currency:str|None) -> str:
+    "A table of series: name, model used, last days, next days, change and the reason; money in `currency`, else units."
+    fmt = (lambda v: format_money(v, currency, lang)) if currency else (lambda v: format_number(v, lang))
+    change = [m.change(f, p) for f, p in zip(frame["forecast"], frame["last_period"])]
+    shown = pd.DataFrame({
+        "name": [names.get(k, k) for k in frame["key"]],
+        "model": [label(v if v in ("lstm", "snaive", "ets", "constant") else "none", lang) for v in frame["model"]],
+        "last": [fmt(v) for v in frame["last_period"]],
+        "next": [fmt(v) if np.isfinite(v) else label("not_available", lang) for v in frame["forecast"].fillna(np.nan)],
+        "change": [format_pct(c, lang, signed=True) if c is not None else label("not_available", lang) for c in change],
+        "reason": [model_reason(r, outlook, lang) for _, r in frame.iterrows()],
+    })
+    H = outlook.horizon
+    headers = [label("name", lang), label("model_used", lang), label("last_days", lang).format(n=H), label("next_days", lang).format(n=H),
+               label("change", lang), label("reason", lang)]
+    return table_html(shown, headers, text_columns=2)
+
+def forecast_html(report:Report, hot:int=5) -> str:
+    "The sales forecast section: chart, expected change, categories, hot products and the model of every series."
+    lang, zh = report.lang, report.lang == "zh-CN"
+    outlook = report_forecast(report)
+    if outlook is None:
+        return notice_html("本次运行未做销售预测。" if zh else "This run made no sales forecast.")
+    if outlook.origin != report.end:
+        day = format_date(outlook.origin, lang)
+        return notice_html(f"销售预测每次运行做一次，基于截至{day}的数据，见截至该日的报告。" if zh else
+                           f"The sales forecast is made once per run, from the data up to {day}; it is in the reports of periods ending that day.")
+    H, parts = outlook.horizon, []
+    facts = forecast_facts(outlook)
+    if facts and facts[0].values["change"] is not None:
+        from ecom_insights.facts import render
+        parts.append(f"<p>{html.escape(render(facts[0], lang, report.currency))}</p>")
+    fig = forecast_chart(report, outlook)
+    if fig is not None: parts.append(chart_html(fig, label("forecast", lang)))
+    total, categories = outlook.part("total"), outlook.part("category")
+    currency = report.currency
+    parts.append(_forecast_table(total.assign(key=label("revenue", lang)), outlook, {}, lang, currency))
+    if len(categories):
+        parts.append(f"<h3>{html.escape(label('category', lang))}</h3>" + _forecast_table(categories, outlook, {}, lang, currency))
+    items = outlook.part("item")
+    if len(items):
+        names = dict(report.con.execute("SELECT item_id, name FROM items").fetchall())
+        names = {k: f"{names.get(k) or k} · {k}" for k in items["key"]}
+        rising = items.assign(rise=items["forecast"] - items["last_period"]).sort_values("rise", ascending=False)
+        rising = rising[rising["rise"] > 0].head(hot)
+        parts.append(f"<h3>{html.escape(label('hot_items', lang))}</h3>")
+        parts.append(_forecast_table(rising, outlook, names, lang, None) if len(rising) else
+                     notice_html(f"未来{H}天没有商品的预测销量高于最近{H}天。" if zh else f"No product's forecast units over the next {H} days exceed its last {H} days."))
+    return "".join(parts)
+
+# %% ../nbs/09_report.ipynb #c028
+def report_inventory(report:Report):
+    "The run's inventory run, its origin record and the scope's reorder rows, or None."
+    from ecom_insights.outlook import scope_inventory
+    return scope_inventory(report.run_dir, report.scope) if report.run_dir else None
+
+def inventory_facts(report:Report) -> list:
+    "The stock-out fact of the scope, in reports ending on the advice's day and where stock on hand is known."
+    from ecom_insights.facts import stockout_fact
+    found = report_inventory(report)
+    if found is None: return []
+    run, meta, rows = found
+    if meta["origin"] != report.end or meta["stock"] == "none": return []
+    stocked = rows[(rows["policy"] != "none") & rows["stockout_risk"].notna()]
+    at_risk = int((stocked["stockout_risk"] > 1 - run.settings.service_level).sum())
+    return [stockout_fact(at_risk, len(stocked), run.settings.service_level, run.settings.lead_time_weeks)]
+
+def policy_text(run, lang:str) -> str:
+    "Which policy the reorder points use and why, with the training backtest's service levels and stock, in `lang`."
+    zh, s = lang == "zh-CN", run.settings
+    head = (f"再订货点采用{label(run.policy, lang)}策略，目标服务水平{format_pct(s.service_level, lang)}，提前期{s.lead_time_weeks}周。" if zh else
+            f"Reorder points use the {label(run.policy, lang)} policy, for a target service level of {format_pct(s.service_level, lang)} "
+            f"and a lead time of {s.lead_time_weeks} weeks.")
+    if "vae" not in run.metrics.index or "baseline" not in run.metrics.index:
+        return head + ("VAE 无法在训练期回测（周数或商品太少），因此采用正态近似。" if zh else
+                       " The VAE could not be backtested on the training weeks (too few weeks or keys), so the normal approximation is used.")
+    vae, base = run.metrics.loc["vae"], run.metrics.loc["baseline"]
+    pct = lambda v: format_pct(v, lang)
+    units = lambda v: format_number(v, lang, decimals=1)
+    figures = (f"训练期回测中，VAE 需求情景的服务水平为{pct(vae['service_level'])}、平均库存{units(vae['avg_stock'])}件；"
+               f"正态近似为{pct(base['service_level'])}、{units(base['avg_stock'])}件。" if zh else
+               f" In the backtest on training weeks the VAE scenarios reached a service level of {pct(vae['service_level'])} with "
+               f"{units(vae['avg_stock'])} units of average stock, the normal approximation {pct(base['service_level'])} with {units(base['avg_stock'])}.")
+    points, off = format_number(s.tolerance * 100, lang), abs(vae["service_level"] - s.service_level) > s.tolerance
+    base_reaches = base["service_level"] >= s.service_level - s.tolerance
+    if run.policy == "vae" and not base_reaches: why = ("正态近似未达到目标。", " The normal approximation misses the target.")
+    elif run.policy == "vae": why = ("两者都达到目标，VAE 情景持有的库存不多于正态近似。", " Both reach the target and the VAE scenarios hold no more stock.")
+    elif off: why = (f"VAE 情景偏离目标超过{points}个百分点，因此采用正态近似。", f" The VAE scenarios are more than {points} points off the target, so the normal approximation is used.")
+    else: why = ("两者都达到目标，而正态近似持有的库存更少。", " Both reach the target and the normal approximation holds less stock.")
+    return head + figures + why[0 if zh else 1]
+
+def status_text(row, run, lang:str) -> str:
+    "Why a key has no modelled reorder point, in `lang`."
+    zh, status = lang == "zh-CN", row["status"]
+    if status == "returns_exceed_sales":
+        units = format_number(row["units"], lang)
+        return f"退货超过销售（净需求 {units} 件）" if zh else f"returns exceed sales (net demand {units} units)"
+    if status == "no_demand": return "无净需求" if zh else "no net demand"
+    if status == "short_history":
+        weeks, need = int(row["weeks"]), run.settings.history_weeks
+        return f"历史仅{weeks}周，少于模型所需的{need}周：按正态近似" if zh else f"only {weeks} weeks of history, {need} needed: normal approximation"
+    return ""
+
+def _key_names(report:Report, rows:pd.DataFrame) -> list[str]:
+    "Display names of inventory keys: the product and its store, or the pooled category and region."
+    names = dict(report.con.execute("SELECT item_id, name FROM items").fetchall())
+    pooled = "合并" if report.lang == "zh-CN" else "pooled"
+    return [f"{names.get(r.item_id) or r.item_id} · {r.item_id} · {r.store_id}" if r.item_id else f"{r.category} · {r.region} · {pooled}"
+            for r in rows.itertuples()]
+
+# %% ../nbs/09_report.ipynb #c029
+def fan_chart(report:Report, run, keys:set, top:int=3):
+    "Small charts of the recent weeks and the scenario bands of the next lead-time weeks for the scope's top products, or None."
+    from ecom_insights.inventory import fan_chart_table
+    table = fan_chart_table(run, top=top, within=keys)
+    if table.empty: return None
+    import matplotlib.pyplot as plt
+
+    from ecom_insights.charts import use_theme
+    use_theme()
+    lang, ids = report.lang, list(dict.fromkeys(table["unique_id"]))
+    rows = run.keys.set_index("unique_id").loc[ids].reset_index()
+    fig, axes = plt.subplots(1, len(ids), figsize=(4.2 * len(ids), 3.2), squeeze=False)
+    for ax, uid, name in zip(axes[0], ids, _key_names(report, rows)):
+        t = table[table["unique_id"] == uid]
+        past, ahead = t[t["kind"] == "history"], t[t["kind"] == "scenario"]
+        joined = pd.concat([past.tail(1), ahead]) # the bands start from the last observed week
+        ax.plot(past["ds"], past["units"], linewidth=1.4, label=label("units", lang))
+        ax.fill_between(joined["ds"], joined["p5"], joined["p95"], alpha=0.2, linewidth=0, label="5%–95%")
+        ax.fill_between(joined["ds"], joined["p25"], joined["p75"], alpha=0.35, linewidth=0, label="25%–75%")
+        ax.plot(joined["ds"], joined["p50"], linestyle="--", linewidth=1.6, label=label("scenario_fan", lang))
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    axes[0][0].set_ylabel(f"{label('units', lang)} / {label('week', lang)}")
+    axes[0][0].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+def inventory_html(report:Report, top:int=10) -> str:
+    "The reorder advice section: the policy and why, products at risk of stock-out, reorder points, scenario fans and keys not modelled."
+    lang, zh = report.lang, report.lang == "zh-CN"
+    found = report_inventory(report)
+    if found is None: return notice_html("本次运行未做库存建议。" if zh else "This run made no reorder advice.")
+    run, meta, rows = found
+    if meta["origin"] != report.end:
+        day = format_date(meta["origin"], lang)
+        return notice_html(f"库存建议每次运行做一次，基于截至{day}的数据，见截至该日的报告。" if zh else
+                           f"The reorder advice is made once per run, from the data up to {day}; it is in the reports of periods ending that day.")
+    if rows.empty: return notice_html("本范围没有商品需求可供建模。" if zh else "The scope has no product demand to model.")
+    parts = [f"<p>{html.escape(policy_text(run, lang))}</p>"]
+    num = lambda v: format_number(v, lang, decimals=1)
+    advised = rows[rows["policy"] != "none"].sort_values("mean_demand", ascending=False)
+    if meta["stock"] == "none":
+        parts.append(notice_html("计划未提供现有库存（inventory.stock），因此不计算缺货风险。" if zh else
+                                 "The plan gives no stock on hand (inventory.stock), so no stock-out risk is computed."))
+    else:
+        risky = advised[advised["stockout_risk"].fillna(0) > 1 - run.settings.service_level].sort_values("stockout_risk", ascending=False).head(top)
+        parts.append(f"<h3>{html.escape(label('items_at_risk', lang))}</h3>")
+        if meta["stock"] == "demo":
+            parts.append(notice_html("演示店铺没有库存记录，这里的现有库存是按种子生成的快照。" if zh else
+                                     "The demo shop keeps no stock records; this stock on hand is a snapshot drawn from its seed."))
+        if risky.empty: parts.append(notice_html("没有商品的缺货风险超过目标。" if zh else "No product's stock-out risk exceeds the target's."))
+        else:
+            shown = pd.DataFrame({"name": _key_names(report, risky), "on_hand": [num(v) for v in risky["on_hand"]],
+                                  "demand": [num(v) for v in risky["mean_demand"]], "rop": [num(v) for v in risky["reorder_point"]],
+                                  "risk": [format_pct(v, lang) for v in risky["stockout_risk"]]})
+            parts.append(table_html(shown, [label("item", lang), label("on_hand", lang), label("lead_time_demand", lang),
+                                            label("reorder_point", lang), label("stockout_risk", lang)]))
+    head = advised.head(top)
+    shown = pd.DataFrame({"name": _key_names(report, head), "demand": [num(v) for v in head["mean_demand"]],
+                          "rop": [num(v) for v in head["reorder_point"]], "safety": [num(v) for v in head["safety_stock"]],
+                          "policy": [label(v, lang) for v in head["policy"]]})
+    parts.append(f"<h3>{html.escape(label('reorder_points', lang))}</h3>")
+    parts.append(table_html(shown, [label("item", lang), label("lead_time_demand", lang), label("reorder_point", lang),
+                                    label("safety_stock", lang), label("policy", lang)]))
+    fig = fan_chart(report, run, set(rows["unique_id"]))
+    if fig is not None: parts.append(f"<h3>{html.escape(label('scenario_fan', lang))}</h3>" + chart_html(fig, label("scenario_fan", lang)))
+    status = run.status.set_index("unique_id")
+    left = rows[rows["status"].isin(["no_demand", "returns_exceed_sales", "short_history"])]
+    if len(left):
+        detail = status.loc[left["unique_id"]].reset_index()
+        shown = pd.DataFrame({"name": _key_names(report, left), "reason": [status_text(r, run, lang) for _, r in detail.iterrows()]})
+        parts.append(f"<h3>{html.escape(label('not_modelled', lang))}</h3>" + table_html(shown.head(top), [label("item", lang), label("reason", lang)], text_columns=2))
+        if len(shown) > top:
+            parts.append(notice_html(f"另有{len(shown) - top}项未列出。" if zh else f"{len(shown) - top} more are not listed."))
+    return "".join(parts)
+
+# %% ../nbs/09_report.ipynb #c031
 def section(report:Report, key:str) -> str:
     "An h2 heading for section `key` in the report's language."
     return f"<h2>{html.escape(label(key, report.lang))}</h2>"

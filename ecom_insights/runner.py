@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import charts, facts, i18n, metrics, report
+from . import charts, facts, i18n, metrics, outlook, report
 from .core import get_logger
 from .metrics import resolve_periods, resolve_scopes, scope_name
 from .plan import Plan, check_report_parameters
@@ -89,13 +89,13 @@ def _narrator_parameters(plan:Plan) -> dict:
             "narrator_key_env": plan.narrator.get("api_key_env", "ECOM_INSIGHTS_NARRATOR_KEY")}
 
 # %% ../nbs/10_runner.ipynb #c010
-def job_key(job:ReportJob, warehouse_fingerprint:str) -> str:
+def job_key(job:ReportJob, fingerprint:str) -> str:
     "Hash of everything a report's output depends on."
     digest = hashlib.sha256()
     digest.update(json.dumps(job.parameters, sort_keys=True).encode())
-    digest.update(warehouse_fingerprint.encode())
+    digest.update(fingerprint.encode()) # the warehouse's, and the models'
     digest.update(Path(job.notebook).read_bytes())
-    for module in (report, metrics, facts, i18n, charts): digest.update(inspect.getsource(module).encode())
+    for module in (report, metrics, facts, i18n, charts, outlook): digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]
 
 KEY_FILE = ".report-key"
@@ -217,9 +217,9 @@ def run_plan(
     warehouse = build_warehouse(plan, run_dir, force=force)
     with connect(warehouse) as con: fingerprint = dict(con.execute("SELECT key, value FROM meta").fetchall())["fingerprint"]
     jobs = plan_jobs(plan, warehouse, run_dir)
-    if plan.next_action: _prepare_models(warehouse, fingerprint, run_dir, jobs)
+    models = _prepare_models(plan, warehouse, fingerprint, run_dir, jobs)
     if on_start: on_start(len(jobs))
-    rows = _execute(jobs, run_dir, fingerprint, workers or plan.workers, plan.time_limit, force, on_done)
+    rows = _execute(jobs, run_dir, f"{fingerprint}:{models}", workers or plan.workers, plan.time_limit, force, on_done)
     write_runs(run_dir, rows)
     result = RunResult(run_dir, rows)
     if publish:
@@ -228,13 +228,24 @@ def run_plan(
     return result
 
 # %% ../nbs/10_runner.ipynb #c018
-def _prepare_models(warehouse:Path, fingerprint:str, run_dir:Path, jobs:list):
-    "Train or reuse the run's models once, before the reports that read their outputs."
+def _prepare_models(plan:Plan, warehouse:Path, fingerprint:str, run_dir:Path, jobs:list) -> str:
+    "Train or reuse the run's models once, before the reports that read their outputs; return what the reports' keys add."
     from ecom_insights.metrics import Scope
-    from ecom_insights.outlook import prepare_next_action
+    from ecom_insights.outlook import FORECAST_DIR, INVENTORY_DIR, forecast_origin, prepare_forecast, prepare_inventory, prepare_next_action
     scopes = list(dict.fromkeys(Scope(job.scope_kind, job.scope_id) for job in jobs))
+    for folder in (FORECAST_DIR, INVENTORY_DIR): # an earlier run's outputs are never shown as this run's
+        (run_dir / folder / "origin.json").unlink(missing_ok=True)
+    forecast = inventory = None
     with connect(warehouse) as con:
-        prepare_next_action(con, fingerprint, run_dir, scopes)
+        if plan.next_action: prepare_next_action(con, fingerprint, run_dir, scopes)
+        origin = forecast_origin(con, [job.end for job in jobs], plan.as_of) if scopes else None
+        if origin and plan.forecast_options is not None:
+            forecast = prepare_forecast(con, run_dir, scopes, origin, plan.forecast_options)
+        if origin and plan.inventory_options is not None:
+            inventory = prepare_inventory(con, run_dir, origin, plan.inventory_options, demo=plan.sources.get("adapter") == "demo")
+    keys = [f"forecast {forecast['fingerprint']} {forecast['origin']}" if forecast else "no forecast",
+            f"inventory {inventory['fingerprint']} {inventory['origin']} {inventory['stock_key']}" if inventory else "no inventory"]
+    return " ".join(keys)
 
 # %% ../nbs/10_runner.ipynb #c019
 def _execute(jobs:list, run_dir:Path, fingerprint:str, workers:int, time_limit:int, force:bool, on_done) -> list[dict]:

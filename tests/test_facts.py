@@ -22,6 +22,7 @@ from ecom_insights.facts import (
     render,
 )
 from ecom_insights.metrics import Scope
+from ecom_insights.report import Report, forecast_facts, inventory_facts, report_forecast
 from ecom_insights.warehouse import connect
 
 from conftest import DATA
@@ -149,6 +150,8 @@ def test_every_fact_kind_renders_in_both_languages(demo_run):
         scope = Scope("store", "S01")
         facts = [headline_fact(con, scope, "2025-12-01", "2025-12-28")] + compute_facts(con, scope, "2025-12-01", "2025-12-28")
         facts += anomaly_facts(con, scope, "2025-01-01", "2025-12-31")  # a year holds days outside the band
+    report = Report.open(str(demo_run.run_dir / "warehouse.duckdb"), "store", "S01", "2025-12-01", "2025-12-31")
+    facts += forecast_facts(report_forecast(report)) + inventory_facts(report)  # the run's forecast and reorder advice
     kinds = {}
     for f in facts: kinds.setdefault(f.kind, f)
     assert set(kinds) == set(TEMPLATES)  # every kind a template exists for is rendered below
