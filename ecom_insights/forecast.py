@@ -346,7 +346,10 @@ def _stats(settings:ForecastSettings):
     from statsforecast.models import AutoETS, SeasonalNaive
     models = [SeasonalNaive(season_length=settings.season, alias="snaive"),
               AutoETS(season_length=settings.season, model=settings.ets_model, alias="ets")]
-    return StatsForecast(models=models, freq="W-MON" if settings.freq == "W" else "D", n_jobs=1)
+    # A series the seasonal form cannot be fitted to (its likelihood is undefined, as on nearly empty series) gets
+    # simple exponential smoothing, without a season, rather than stopping the run.
+    return StatsForecast(models=models, freq="W-MON" if settings.freq == "W" else "D", n_jobs=1,
+                         fallback_model=AutoETS(model="ANN"))
 
 def _level(settings:ForecastSettings) -> int:
     lo, hi = settings.interval
@@ -534,7 +537,7 @@ class ForecastRun:
 
 # %% ../nbs/13_forecast.ipynb #c042
 CODE = ("series_status", "calendar_features", "prepare_series", "make_windows", "window_scale", "training_pairs", "pinball_loss",
-        "build_model", "fit_lstm", "baseline_forecast", "backtest", "calibrate_interval", "interval_margin", "choose_models", "_better", "forecast")
+        "build_model", "fit_lstm", "_stats", "baseline_forecast", "backtest", "calibrate_interval", "interval_margin", "choose_models", "_better", "forecast")
 
 def fingerprint(series:pd.DataFrame, settings:ForecastSettings) -> str:
     "Hash of the series' values, the settings and the code that turns them into forecasts (`CODE`)."

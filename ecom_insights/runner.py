@@ -240,12 +240,24 @@ def _prepare_models(plan:Plan, warehouse:Path, fingerprint:str, run_dir:Path, jo
         if plan.next_action: prepare_next_action(con, fingerprint, run_dir, scopes)
         origin = forecast_origin(con, [job.end for job in jobs], plan.as_of) if scopes else None
         if origin and plan.forecast_options is not None:
-            forecast = prepare_forecast(con, run_dir, scopes, origin, plan.forecast_options)
+            forecast = _optional("sales forecast", prepare_forecast, con, run_dir, scopes, origin, plan.forecast_options)
         if origin and plan.inventory_options is not None:
-            inventory = prepare_inventory(con, run_dir, origin, plan.inventory_options, demo=plan.sources.get("adapter") == "demo")
+            inventory = _optional("reorder advice", prepare_inventory, con, run_dir, origin, plan.inventory_options,
+                                  demo=plan.sources.get("adapter") == "demo")
     keys = [f"forecast {forecast['fingerprint']} {forecast['origin']}" if forecast else "no forecast",
             f"inventory {inventory['fingerprint']} {inventory['origin']} {inventory['stock_key']}" if inventory else "no inventory"]
     return " ".join(keys)
+
+def _optional(name:str, prepare, *args, **kwargs):
+    "Run a model's preparation; an unexpected failure is logged with its traceback and the reports go on without it."
+    from ecom_insights.inventory import InventoryError
+    try:
+        return prepare(*args, **kwargs)
+    except InventoryError:
+        raise # bad stock on hand is the user's input: the run stops with the message
+    except Exception:
+        log.exception("%s failed; the reports say that this run has none", name)
+        return None
 
 # %% ../nbs/10_runner.ipynb #c019
 def _execute(jobs:list, run_dir:Path, fingerprint:str, workers:int, time_limit:int, force:bool, on_done) -> list[dict]:
