@@ -63,10 +63,15 @@ def cmd_validate(args) -> int:
     run_dir = run_dir_for(plan, args.output)
     warehouse = build_warehouse(plan, run_dir)
     jobs = plan_jobs(plan, warehouse, run_dir)
+    stock_path = (plan.inventory_options or {}).get("stock")
     with connect(warehouse) as con:
         ledger = con.execute("""SELECT "table", outcome, reason, SUM(rows)::BIGINT AS rows FROM ledger
                                 GROUP BY ALL ORDER BY "table", outcome, rows DESC""").df()
+        if stock_path:
+            from ecom_insights.outlook import check_stock
+            stock = check_stock(con, stock_path)
     print(f"plan {args.plan} is valid: {len(jobs)} reports would run")
+    if stock_path: print(f"stock on hand: {len(stock)} rows in {stock_path}")
     print(f"warehouse: {warehouse}")
     print("data-quality ledger (rows per outcome and reason):")
     print(ledger.to_string(index=False))

@@ -274,7 +274,7 @@ def forecast_fact(
 
 def stockout_fact(
     at_risk:int, # products (item × store keys) whose stock-out risk over the lead time exceeds 1 − service level
-    stocked:int, # products with stock on hand and a reorder point
+    stocked:int, # products with a stock-on-hand record (zero included) and a reorder point
     service_level:float, # the target
     lead_time_weeks:int,
 ) -> Fact:
@@ -402,9 +402,9 @@ def _forecast(f, ctx, zh):
 
 def _stockout(f, ctx, zh):
     v = f.values
-    if zh: return (f"{_num(v['stocked'], ctx)}个有库存的商品中，{_num(v['at_risk'], ctx)}个（{_pct(v['share'], ctx)}）在{v['lead_time_weeks']}周提前期内"
+    if zh: return (f"{_num(v['stocked'], ctx)}个有库存记录的商品中，{_num(v['at_risk'], ctx)}个（{_pct(v['share'], ctx)}）在{v['lead_time_weeks']}周提前期内"
                    f"缺货风险超过{_pct(v['risk'], ctx)}，应尽快补货。")
-    return (f"{_num(v['at_risk'], ctx)} of {_num(v['stocked'], ctx)} stocked products ({_pct(v['share'], ctx)}) risk running out "
+    return (f"{_num(v['at_risk'], ctx)} of {_num(v['stocked'], ctx)} products with a stock record ({_pct(v['share'], ctx)}) risk running out "
             f"within the {v['lead_time_weeks']}-week lead time with a probability above {_pct(v['risk'], ctx)}: reorder them now.")
 
 TEMPLATES = {"headline": _headline, "forecast": _forecast, "stockout": _stockout, "trend": _trend, "funnel": _funnel_sentence, "retention": _retention, "pop_change": _pop, "yoy_change": _yoy, "contribution": _contribution, "anomaly": _anomaly,

@@ -537,7 +537,7 @@ class ForecastRun:
 
 # %% ../nbs/13_forecast.ipynb #c042
 CODE = ("series_status", "calendar_features", "prepare_series", "make_windows", "window_scale", "training_pairs", "pinball_loss",
-        "build_model", "fit_lstm", "_stats", "baseline_forecast", "backtest", "calibrate_interval", "interval_margin", "choose_models", "_better", "forecast")
+        "build_model", "fit_lstm", "_stats", "_floored", "baseline_forecast", "backtest", "calibrate_interval", "interval_margin", "choose_models", "_better", "forecast")
 
 def fingerprint(series:pd.DataFrame, settings:ForecastSettings) -> str:
     "Hash of the series' values, the settings and the code that turns them into forecasts (`CODE`)."
@@ -570,11 +570,19 @@ def forecast(
         days, v = pd.date_range(g["ds"].max() + step, periods=settings.horizon, freq=step), g["y"].iat[-1]
         parts.append(pd.DataFrame({"unique_id": uid, "ds": days, "cutoff": g["ds"].max(), "model": "constant", "lo": v, "median": v, "hi": v}))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "model", "lo", "median", "hi"])
-    if len(out) and (series["y"] >= 0).all(): out[["lo", "median", "hi"]] = out[["lo", "median", "hi"]].clip(lower=0)
+    if len(out): out = _floored(out, series, settings)
     out["chosen"] = out["model"].to_numpy() == out["unique_id"].map(choices.set_index("unique_id")["model"]).to_numpy()
     return out.sort_values(["unique_id", "model", "ds"]).reset_index(drop=True)
 
-# %% ../nbs/13_forecast.ipynb #c044
+def _floored(out:pd.DataFrame, series:pd.DataFrame, settings:ForecastSettings) -> pd.DataFrame:
+    "Keep forecasts within what the look-back allows: the median and upper bound not below zero unless the look-back's net total is negative, the lower bound not below the lowest look-back day or zero."
+    recent = series.groupby("unique_id", sort=False)["y"].apply(lambda y: y.tail(settings.lookback).to_numpy())
+    low = out["unique_id"].map(recent.map(lambda y: min(0.0, y.min()))).to_numpy(float)
+    middle = out["unique_id"].map(recent.map(lambda y: 0.0 if y.sum() >= 0 else y.min())).to_numpy(float)
+    return out.assign(lo=np.maximum(out["lo"].to_numpy(float), low), median=np.maximum(out["median"].to_numpy(float), middle),
+                      hi=np.maximum(out["hi"].to_numpy(float), middle))
+
+# %% ../nbs/13_forecast.ipynb #c045
 def fit_forecaster(
     series:pd.DataFrame, # unique_id, ds, y
     settings:ForecastSettings,
@@ -606,7 +614,7 @@ def fit_forecaster(
     if folder: save_forecaster(run, folder)
     return run
 
-# %% ../nbs/13_forecast.ipynb #c045
+# %% ../nbs/13_forecast.ipynb #c046
 def save_forecaster(run:ForecastRun, folder:str|Path):
     "Write the run's weights, settings, fingerprint, metrics, choices and forecasts to `folder`."
     folder = Path(folder)

@@ -27,7 +27,7 @@ def _scope_file(scope:Scope) -> str:
 # %% auto #0
 __all__ = ['log', 'MODEL_DIR', 'FORECAST_DIR', 'FORECAST_HISTORY_DAYS', 'CATEGORY_SERIES', 'INVENTORY_DIR', 'prepare_next_action',
            'scope_outlook', 'forecast_origin', 'forecast_series', 'prepare_forecast', 'ScopeForecast', 'scope_forecast',
-           'demo_stock', 'read_stock', 'prepare_inventory', 'scope_inventory']
+           'demo_stock', 'read_stock', 'check_stock', 'prepare_inventory', 'scope_inventory']
 
 # %% ../nbs/14a_outlook.ipynb #c004
 def prepare_next_action(
@@ -207,6 +207,21 @@ def read_stock(path:str|Path) -> pd.DataFrame:
     except InventoryError as exc:
         raise InventoryError(f"{path}: {exc}") from exc
 
+def check_stock(con, path:str|Path) -> pd.DataFrame:
+    "Read the plan's stock on hand and match it to the items sold in each store; raise when no row matches, warn for the rows that do not."
+    from ecom_insights.inventory import InventoryError
+    stock = read_stock(path)
+    sold = con.execute("SELECT DISTINCT item_id, store_id FROM sales WHERE item_id IS NOT NULL AND store_id IS NOT NULL").df()
+    matched = stock.merge(sold, on=["item_id", "store_id"], how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    if len(stock) and not matched.any():
+        raise InventoryError(f"{path}: none of its {len(stock)} rows names an item sold in its store. Fix: use the item_id and store_id "
+                             "of the sales data, with their leading zeros")
+    if not matched.all():
+        missing = stock[~matched].head(3).apply(lambda r: f"row {r.name + 1} ({r['item_id']}, {r['store_id']})", axis=1).tolist()
+        log.warning("%s: %d of %d rows name no item sold in its store and are not used, e.g. %s", path, int((~matched).sum()),
+                    len(stock), ", ".join(missing))
+    return stock
+
 # %% ../nbs/14a_outlook.ipynb #c014
 def prepare_inventory(
     con, # open warehouse connection
@@ -219,7 +234,7 @@ def prepare_inventory(
     from ecom_insights.inventory import InventorySettings, build_demand, fit_inventory, reorder_table
     options = dict(options or {})
     path = options.pop("stock", None)
-    stock = read_stock(path) if path else demo_stock(con, origin) if demo else None
+    stock = check_stock(con, path) if path else demo_stock(con, origin) if demo else None
     settings = InventorySettings(**{k: v for k, v in options.items() if v is not None})
     demand = build_demand(con, settings, end=origin)
     if demand.weekly.empty:

@@ -324,7 +324,7 @@ def _check_forecast(options, errors:list):
     if not isinstance(options, dict): return
     for key in ("lookback", "horizon", "top_items", "epochs"):
         if key in options and options[key] is not None and options[key] < 1:
-            errors.append(f"forecast.{key} is {options[key]}; it must be at least 1")
+            errors.append(f"forecast.{key} is {options[key]}; it must be at least 1. Fix: set it to 1 or more, or leave it out for the default")
     country = options.get("country")
     if country:
         import holidays
@@ -336,9 +336,9 @@ def _check_inventory(options, errors:list):
     if not isinstance(options, dict): return
     level = options.get("service_level")
     if level is not None and not 0.5 <= level < 1:
-        errors.append(f"inventory.service_level is {level}; it must be a share from 0.5 to below 1, such as 0.95")
+        errors.append(f"inventory.service_level is {level}; it must be a share from 0.5 to below 1. Fix: write 95% as 0.95")
     weeks = options.get("lead_time_weeks")
-    if weeks is not None and weeks < 1: errors.append(f"inventory.lead_time_weeks is {weeks}; it must be at least 1")
+    if weeks is not None and weeks < 1: errors.append(f"inventory.lead_time_weeks is {weeks}; it must be at least 1. Fix: set the weeks from order to delivery")
 
 def _check_timezones(checked:dict, errors:list):
     "Reject time zone names that are not IANA names, suggesting the closest."

@@ -404,9 +404,9 @@ def model_reason(row, outlook, lang:str) -> str:
         return ("无变化（尚无销售）" if row["last_period"] == 0 else "无变化") if zh else ("no variation (no sales yet)" if row["last_period"] == 0 else "no variation")
     mase = _backtest_mase(outlook, row["unique_id"])
     if not mase: return "历史不足以回测：使用季节性朴素法" if zh else "history too short for a backtest: seasonal naive"
-    shown = ("，" if zh else ", ").join(f"{label(k, lang)} {mase[k]:.2f}" for k in ("lstm", "snaive", "ets") if k in mase and np.isfinite(mase[k]))
+    shown = ("，" if zh else ", ").join(f"{label(k, lang)} {mase[k]:.3f}" for k in ("lstm", "snaive", "ets") if k in mase and np.isfinite(mase[k]))
     won = row["model"] == "lstm"
-    if zh: return f"LSTM {'胜过' if won else '未胜过'}两个基线（回测 MASE：{shown}）"
+    if zh: return f"LSTM {'胜过' if won else '未同时胜过'}两个基线（回测 MASE：{shown}）"
     return f"the LSTM {'beat' if won else 'did not beat'} both baselines (backtest MASE: {shown})"
 
 # %% ../nbs/09_report.ipynb #c026
@@ -498,13 +498,15 @@ def inventory_facts(report:Report) -> list:
     run, meta, rows = found
     if meta["origin"] != report.end or meta["stock"] == "none": return []
     stocked = rows[(rows["policy"] != "none") & rows["stockout_risk"].notna()]
+    if stocked.empty: return [] # the stock on hand names none of the scope's products
     at_risk = int((stocked["stockout_risk"] > 1 - run.settings.service_level).sum())
     return [stockout_fact(at_risk, len(stocked), run.settings.service_level, run.settings.lead_time_weeks)]
 
 def policy_text(run, lang:str) -> str:
     "Which policy the reorder points use and why, with the training backtest's service levels and stock, in `lang`."
     zh, s = lang == "zh-CN", run.settings
-    head = (f"再订货点采用{label(run.policy, lang)}策略，目标服务水平{format_pct(s.service_level, lang)}，提前期{s.lead_time_weeks}周。" if zh else
+    name = label(run.policy, lang)
+    head = (f"再订货点采用{f' {name} ' if name[0].isascii() else name}策略，目标服务水平{format_pct(s.service_level, lang)}，提前期{s.lead_time_weeks}周。" if zh else
             f"Reorder points use the {label(run.policy, lang)} policy, for a target service level of {format_pct(s.service_level, lang)} "
             f"and a lead time of {s.lead_time_weeks} weeks.")
     if "vae" not in run.metrics.index or "baseline" not in run.metrics.index:
@@ -589,6 +591,9 @@ def inventory_html(report:Report, top:int=10) -> str:
     if meta["stock"] == "none":
         parts.append(notice_html("计划未提供现有库存（inventory.stock），因此不计算缺货风险。" if zh else
                                  "The plan gives no stock on hand (inventory.stock), so no stock-out risk is computed."))
+    elif advised["on_hand"].isna().all():
+        parts.append(notice_html("计划提供的现有库存中没有本范围商品的记录，因此不计算缺货风险。" if zh else
+                                 "The plan's stock on hand has no row for this scope's products, so no stock-out risk is computed."))
     else:
         risky = advised[advised["stockout_risk"].fillna(0) > 1 - run.settings.service_level].sort_values("stockout_risk", ascending=False).head(top)
         parts.append(f"<h3>{html.escape(label('items_at_risk', lang))}</h3>")

@@ -231,12 +231,15 @@ def run_plan(
 def _prepare_models(plan:Plan, warehouse:Path, fingerprint:str, run_dir:Path, jobs:list) -> str:
     "Train or reuse the run's models once, before the reports that read their outputs; return what the reports' keys add."
     from ecom_insights.metrics import Scope
-    from ecom_insights.outlook import FORECAST_DIR, INVENTORY_DIR, forecast_origin, prepare_forecast, prepare_inventory, prepare_next_action
+    from ecom_insights.outlook import (FORECAST_DIR, INVENTORY_DIR, check_stock, forecast_origin, prepare_forecast, prepare_inventory,
+                                       prepare_next_action)
     scopes = list(dict.fromkeys(Scope(job.scope_kind, job.scope_id) for job in jobs))
     for folder in (FORECAST_DIR, INVENTORY_DIR): # an earlier run's outputs are never shown as this run's
         (run_dir / folder / "origin.json").unlink(missing_ok=True)
     forecast = inventory = None
     with connect(warehouse) as con:
+        stock = (plan.inventory_options or {}).get("stock")
+        if stock: check_stock(con, stock) # bad stock on hand stops the run before any model trains
         if plan.next_action: prepare_next_action(con, fingerprint, run_dir, scopes)
         origin = forecast_origin(con, [job.end for job in jobs], plan.as_of) if scopes else None
         if origin and plan.forecast_options is not None:

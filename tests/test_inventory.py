@@ -384,3 +384,16 @@ def test_bad_stock_file_names_file_column_and_row(demo_run, tmp_path):
     message = str(caught.value)
     assert str(bad) in message and "column 'on_hand', row 2" in message and "'five'" in message and "Fix:" in message
     assert not (tmp_path / "run").exists()  # nothing was trained or written
+
+
+def test_stock_naming_no_sold_item_is_rejected(demo_run, tmp_path):
+    from ecom_insights.outlook import check_stock
+    from ecom_insights.warehouse import connect
+    stock = tmp_path / "stock.csv"
+    stock.write_text("item_id,store_id,on_hand\n999999,S01,3\n1918,S01,3\n", encoding="utf-8")  # unknown, and leading zeros lost
+    with connect(demo_run.run_dir / "warehouse.duckdb") as con, pytest.raises(InventoryError) as caught:
+        check_stock(con, stock)
+    message = str(caught.value)
+    assert str(stock) in message
+    assert "none of its 2 rows names an item sold in its store" in message
+    assert "leading zeros" in message
