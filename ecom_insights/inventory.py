@@ -189,7 +189,7 @@ def demand_status(weekly:pd.DataFrame, settings:InventorySettings) -> pd.DataFra
             rows.append((uid, weeks, units, "returns_exceed_sales", f"returns exceed sales: net demand {units:g} units over {weeks} weeks"))
         elif units == 0: rows.append((uid, weeks, units, "no_demand", f"no net demand: returns equal sales over {weeks} weeks"))
         elif weeks < settings.history_weeks:
-            rows.append((uid, weeks, units, "short_history", f"short history: {weeks} weeks, fewer than the {settings.history_weeks} the "
+            rows.append((uid, weeks, units, "short_history", f"short history: {weeks} week{'s' if weeks != 1 else ''}, fewer than the {settings.history_weeks} the "
                          "model reads; reorder point from the normal approximation over those weeks"))
         else: rows.append((uid, weeks, units, "model", ""))
     return pd.DataFrame(rows, columns=["unique_id", "weeks", "units", "status", "reason"])
@@ -563,8 +563,13 @@ def _calibration_origins(weeks:list, settings:InventorySettings) -> list:
 def _final_baseline(weekly:pd.DataFrame, status:pd.DataFrame, settings:InventorySettings) -> pd.DataFrame:
     "The normal approximation of the lead time after the last week, for the keys that have a reorder point."
     used = set(status.loc[status["status"].isin(["model", "short_history"]), "unique_id"])
-    rows = [(uid, *lead_time_normal(g["y"].to_numpy()[-settings.history_weeks :], settings.lead_time_weeks))
-            for uid, g in weekly[weekly["unique_id"].isin(used)].groupby("unique_id", sort=True)]
+    short = set(status.loc[status["status"] == "short_history", "unique_id"])
+    rows = []
+    for uid, g in weekly[weekly["unique_id"].isin(used)].groupby("unique_id", sort=True):
+        mean, std = lead_time_normal(g["y"].to_numpy()[-settings.history_weeks :], settings.lead_time_weeks)
+        # A few weeks understate the spread (one week has none), so a short history's spread is at least Poisson's.
+        if uid in short: std = max(std, math.sqrt(max(mean, 0.0)))
+        rows.append((uid, mean, std))
     return pd.DataFrame(rows, columns=["unique_id", "mean", "std"])
 
 def _checked_weekly(weekly:pd.DataFrame) -> pd.DataFrame:
