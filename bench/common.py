@@ -1,4 +1,4 @@
-"""What the benchmarks share: the warehouses of Online Retail and of the demo shop, built under a work folder."""
+"""Shared benchmark setup: the warehouses of Online Retail and of the demo shop, built under a work folder."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -97,8 +97,10 @@ def forecast_origin(con, ends:list, as_of=None) -> str|None:
     "The forecast's last day of history: the latest report end (or `as_of`), not after the last day with sales."
     last = con.execute("SELECT MAX(order_date) FROM sales").fetchone()[0]
     if last is None: return None
-    wanted = pd.Timestamp(as_of) if as_of else max(pd.Timestamp(e) for e in ends) if ends else pd.Timestamp(last)
-    return str(min(wanted, pd.Timestamp(last)).date())
+    if as_of: day = pd.Timestamp(as_of)
+    elif ends: day = max(pd.Timestamp(e) for e in ends)
+    else: day = pd.Timestamp(last)
+    return str(min(day, pd.Timestamp(last)).date())
 
 def forecast_series(con, scopes:list[Scope], origin:str, top_items:int=10) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The daily series of each scope up to `origin` (unique_id, ds, y), and what each one is (unique_id, kind, scope_id, part, key, measure)."
@@ -248,8 +250,8 @@ def prepare_inventory(
         return None
     reorder_table(run, stock).to_csv(folder / "reorder.csv", index=False)
     stock_key = pd.util.hash_pandas_object(stock, index=False).sum() if stock is not None else 0
-    meta = {"fingerprint": run.fingerprint, "origin": origin, "stock": "plan" if path else "demo" if stock is not None else "none",
-            "stock_key": str(stock_key), "policy": run.policy}
+    source = "plan" if path else ("demo" if stock is not None else "none")
+    meta = {"fingerprint": run.fingerprint, "origin": origin, "stock": source, "stock_key": str(stock_key), "policy": run.policy}
     (folder / "origin.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     log.info("reorder advice for %d keys as of %s: %s policy, %s", len(run.status), origin, run.policy, "reused" if run.reused else "trained")
     return meta

@@ -398,10 +398,12 @@ def model_reason(row, outlook, lang:str) -> str:
     "Why a series uses its model, in `lang`, from its status, its history and its backtest."
     zh, need, days = lang == "zh-CN", outlook.lookback + 1, int(row["days"])
     if row["status"] in ("skipped", "baseline"):
-        then = ("不做预测" if zh else "not forecast") if row["status"] == "skipped" else label("snaive", lang)
+        if row["status"] == "baseline": then = label("snaive", lang)
+        else: then = "不做预测" if zh else "not forecast"
         return f"历史仅{days}天，少于回看所需的{need}天：{then}" if zh else f"only {days} days of history, {need} needed for the look-back: {then}"
     if row["status"] == "constant":
-        return ("无变化（尚无销售）" if row["last_period"] == 0 else "无变化") if zh else ("no variation (no sales yet)" if row["last_period"] == 0 else "no variation")
+        if row["last_period"] == 0: return "无变化（尚无销售）" if zh else "no variation (no sales yet)"
+        return "无变化" if zh else "no variation"
     mase = _backtest_mase(outlook, row["unique_id"])
     if not mase: return "历史不足以回测：使用季节性朴素法" if zh else "history too short for a backtest: seasonal naive"
     shown = ("，" if zh else ", ").join(f"{label(k, lang)} {mase[k]:.3f}" for k in ("lstm", "snaive", "ets") if k in mase and np.isfinite(mase[k]))
@@ -506,7 +508,7 @@ def policy_text(run, lang:str) -> str:
     "Which policy the reorder points use and why, with the training backtest's service levels and stock, in `lang`."
     zh, s = lang == "zh-CN", run.settings
     name = label(run.policy, lang)
-    head = (f"再订货点采用{f' {name} ' if name[0].isascii() else name}策略，目标服务水平{format_pct(s.service_level, lang)}，提前期{s.lead_time_weeks}周。" if zh else
+    head = (f"再订货点采用{' ' if name[0].isascii() else ''}{name}策略，目标服务水平{format_pct(s.service_level, lang)}，提前期{s.lead_time_weeks}周。" if zh else
             f"Reorder points use the {label(run.policy, lang)} policy, for a target service level of {format_pct(s.service_level, lang)} "
             f"and a lead time of {s.lead_time_weeks} weeks.")
     if "vae" not in run.metrics.index or "baseline" not in run.metrics.index:

@@ -127,7 +127,7 @@ def test_run_forecasts_each_scope_from_its_origin(demo_run):
         assert value == pytest.approx(expected[store], abs=0.01), store
 
 
-def test_run_uses_lstm_only_where_it_beat_both_baselines(demo_run):
+def test_run_lstm_only_where_it_won(demo_run):
     folder = demo_run.run_dir / "models" / "forecast"
     choices = pd.read_csv(folder / "choices.csv", dtype=str)
     mase = pd.read_csv(folder / "backtest.csv").pivot_table(index="unique_id", columns="model", values="mase")

@@ -342,7 +342,8 @@ def test_run_reorder_advice_as_of_forecast_day(demo_run):
     assert meta["origin"] == json.loads((demo_run.run_dir / "models" / "forecast" / "origin.json").read_text())["origin"]
     assert meta["stock"] == "demo"
     run, _, rows = scope_inventory(demo_run.run_dir, Scope("store", "S01"))
-    assert len(rows) and set(rows["store_id"]) == {"S01"}
+    assert len(rows) > 0
+    assert set(rows["store_id"]) == {"S01"}
     assert np.isfinite(rows[["mean_demand", "reorder_point", "safety_stock"]].to_numpy(float)).all()
     assert set(rows.loc[rows["status"].isin(["no_demand", "returns_exceed_sales"]), "policy"]) <= {"none"}
 
@@ -367,7 +368,8 @@ def test_run_report_shows_reorder_advice_and_stockout_fact(demo_run):
     row = runs[(runs["scope_id"] == "S01") & (runs["end"] == origin)].iloc[0]
     folder = demo_run.run_dir / row["report_dir"]
     notebook = (folder / "report.ipynb").read_text()
-    assert "建议再订货点" in notebook and "缺货风险商品" in notebook
+    assert "建议再订货点" in notebook
+    assert "缺货风险商品" in notebook
     facts = {f["kind"]: f for f in json.loads((folder / "insights.json").read_text())["facts"]}
     rows = pd.read_csv(demo_run.run_dir / "models" / "inventory" / "reorder.csv", dtype={"store_id": str})
     mine = rows[(rows["store_id"] == "S01") & (rows["policy"] != "none") & rows["stockout_risk"].notna()]
@@ -383,7 +385,10 @@ def test_bad_stock_file_names_file_column_and_row(demo_run, tmp_path):
     with connect(demo_run.run_dir / "warehouse.duckdb") as con, pytest.raises(InventoryError) as caught:
         prepare_inventory(con, tmp_path / "run", "2025-12-31", {"stock": bad})
     message = str(caught.value)
-    assert str(bad) in message and "column 'on_hand', row 2" in message and "'five'" in message and "Fix:" in message
+    assert str(bad) in message
+    assert "column 'on_hand', row 2" in message
+    assert "'five'" in message
+    assert "Fix:" in message
     assert not (tmp_path / "run").exists()  # nothing was trained or written
 
 
